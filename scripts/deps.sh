@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs the Debian packages kho needs, and only those that are missing (idempotent).
+# Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before it)
+set -eu
+
+level=${1:-build}
+
+build="build-essential meson ninja-build pkg-config libevent-dev libvips-dev libsqlite3-dev
+libsodium-dev libssl-dev libjansson-dev libxxhash-dev"
+test="python3 libvips-tools clang libclang-rt-14-dev curl"
+bench="wrk nginx-light libnginx-mod-http-dav-ext mate-backgrounds lomiri-wallpapers time"
+
+case "$level" in
+build) want="$build" ;;
+test) want="$build $test" ;;
+bench) want="$build $test $bench" ;;
+*) echo "deps.sh: unknown level '$level' (build, test or bench)" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "deps.sh: need root or sudo to install:$missing" >&2; exit 1; }
+    sudo="sudo"
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

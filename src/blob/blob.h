@@ -1,0 +1,109 @@
+/* The blob store interface: opaque bytes under 64-bit keys. Callers see only this header;
+ * each backend (volume.c: local Haystack-style volumes; s3.c later) fills in the ops table.
+ * All functions are thread-safe. */
+#ifndef KHO_BLOB_H
+#define KHO_BLOB_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "core/err.h"
+
+struct blob_store;
+
+/* A readable span of a stored blob, pinned until blob_ref_release: the bytes are
+ * [off, off+len) of the open file descriptor fd, which stays valid (even across compaction)
+ * while the ref is held. Serve it with sendfile; never write to fd. */
+struct blob_ref {
+    int fd;
+    off_t off;
+    uint64_t len;
+    void *pin; /* backend-private; released by blob_ref_release */
+};
+
+struct blob_stats {
+    uint64_t blobs;         /* live blobs */
+    uint64_t bytes;         /* live payload bytes */
+    uint64_t volumes;       /* backend-specific containers */
+    uint64_t disk_bytes;    /* bytes on disk, dead records included */
+    uint64_t garbage_bytes; /* dead bytes awaiting compaction */
+    uint64_t index_bytes;   /* RAM used by the in-memory index */
+};
+
+/* Called for each live blob by iterate; return non-zero to stop early (that value is returned). */
+typedef int (*blob_iter_fn)(uint64_t key, uint64_t len, void *arg);
+
+struct blob_ops {
+    const char *name;
+    /* Store len bytes under key, replacing any previous value. Returns only once the bytes and
+     * their index entry are durable (fsync'd); concurrent puts share syncs (group commit). */
+    enum kho_err (*put)(struct blob_store *s, uint64_t key, const void *data, size_t len);
+    /* Pin the blob for zero-copy reading. KHO_E_NOTFOUND when absent. */
+    enum kho_err (*open)(struct blob_store *s, uint64_t key, struct blob_ref *out);
+    /* Copy the blob into a malloc'd buffer the caller frees, after verifying its checksum;
+     * KHO_E_TOO_LARGE when it is bigger than max. */
+    enum kho_err (*read)(struct blob_store *s, uint64_t key, size_t max, void **data, size_t *len);
+    /* Durably remove key. KHO_E_NOTFOUND when absent. */
+    enum kho_err (*del)(struct blob_store *s, uint64_t key);
+    /* Size of a stored blob; KHO_E_NOTFOUND when absent. */
+    enum kho_err (*stat)(struct blob_store *s, uint64_t key, uint64_t *len);
+    /* Visit every live blob (order unspecified). */
+    enum kho_err (*iterate)(struct blob_store *s, blob_iter_fn fn, void *arg);
+    void (*stats)(struct blob_store *s, struct blob_stats *out);
+    /* Check the backend is usable (for /readyz). */
+    enum kho_err (*ping)(struct blob_store *s);
+    void (*release_ref)(struct blob_store *s, struct blob_ref *ref);
+    /* Reclaim space held by dead records in containers whose dead share is at least
+     * min_garbage_ratio, while reads and writes go on. *reclaimed gets the bytes freed.
+     * NULL for backends that reclaim on their own. */
+    enum kho_err (*compact)(struct blob_store *s, double min_garbage_ratio, uint64_t *reclaimed);
+    /* Flush and sync everything, then free the store. */
+    void (*close)(struct blob_store *s);
+};
+
+struct blob_store {
+    const struct blob_ops *ops;
+};
+
+/* Open the store named by url ("volume:DIR"). volume_max_bytes is the roll-over size of a
+ * volume. A store is used by one process at a time: KHO_E_BUSY when another holds it.
+ * Errors are logged with their cause. */
+enum kho_err blob_open(const char *url, uint64_t volume_max_bytes, struct blob_store **out);
+
+static inline enum kho_err blob_put(struct blob_store *s, uint64_t key, const void *d, size_t n)
+{
+    return s->ops->put(s, key, d, n);
+}
+static inline enum kho_err blob_ref_open(struct blob_store *s, uint64_t key, struct blob_ref *r)
+{
+    return s->ops->open(s, key, r);
+}
+static inline void blob_ref_release(struct blob_store *s, struct blob_ref *r)
+{
+    s->ops->release_ref(s, r);
+}
+static inline enum kho_err blob_read(struct blob_store *s, uint64_t key, size_t max, void **d,
+                                     size_t *n)
+{
+    return s->ops->read(s, key, max, d, n);
+}
+static inline enum kho_err blob_del(struct blob_store *s, uint64_t key)
+{
+    return s->ops->del(s, key);
+}
+static inline enum kho_err blob_stat(struct blob_store *s, uint64_t key, uint64_t *len)
+{
+    return s->ops->stat(s, key, len);
+}
+static inline enum kho_err blob_compact(struct blob_store *s, double ratio, uint64_t *reclaimed)
+{
+    *reclaimed = 0;
+    return s->ops->compact ? s->ops->compact(s, ratio, reclaimed) : KHO_OK;
+}
+static inline void blob_close(struct blob_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+#endif

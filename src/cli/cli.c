@@ -1,0 +1,65 @@
+/* The subcommand table and dispatch (after git's git.c), plus option helpers the store
+ * commands share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "core/kho.h"
+
+static const struct cli_command commands[] = {
+    {"server", cmd_server, "run the image store (HTTP API, storage, processing)"},
+    {"fsck", cmd_fsck, "verify every stored blob against its checksum"},
+    {"compact", cmd_compact, "reclaim the space of deleted blobs"},
+    {"version", cmd_version, "print the version and the image formats this build handles"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: kho COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'kho COMMAND --help' for a command's options.\n");
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(1, argv + 1);
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kho: '%s' is not a kho command\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+const char *cli_volume_dir(int argc, char **argv)
+{
+    static char dir[1280];
+    const char *data = getenv("KHO_DATA"), *blob = getenv("KHO_BLOB");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            data = argv[++i], blob = NULL;
+        else if (!strncmp(argv[i], "--data=", 7))
+            data = argv[i] + 7, blob = NULL;
+        else if (!strcmp(argv[i], "--blob") && i + 1 < argc)
+            blob = argv[++i];
+        else if (!strncmp(argv[i], "--blob=", 7))
+            blob = argv[i] + 7;
+    }
+    if (blob && *blob) {
+        if (strncmp(blob, "volume:", 7) != 0) {
+            fprintf(stderr, "kho: '%s' is not a local volume store\n", blob);
+            return NULL;
+        }
+        snprintf(dir, sizeof(dir), "%s", blob + 7);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/volumes", data && *data ? data : "./data");
+    }
+    return dir;
+}

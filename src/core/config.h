@@ -1,0 +1,51 @@
+/* Server settings: one table gives each its flag, KHO_* environment variable, default and help.
+ * Precedence: flag, then environment, then default. `kho server --help` prints the table. */
+#ifndef KHO_CONFIG_H
+#define KHO_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "core/err.h"
+
+struct kho_config {
+    char listen[256];     /* HOST:PORT */
+    char data[1024];      /* data directory */
+    char db[1280];        /* metadata URL: sqlite:PATH (default under data) */
+    char blob[1280];      /* blob URL: volume:DIR (default under data) */
+    char access_log[1024];/* "-" for stderr, "off", or a file path */
+    char log_level[16];
+    int64_t threads;      /* event loops; 0 = one per core */
+    int64_t workers;      /* blocking-work pool size */
+    int64_t worker_queue; /* max queued jobs before 503 */
+    int64_t max_upload_bytes;
+    int64_t max_inflight_upload_bytes;
+    int64_t max_header_bytes;
+    int64_t max_json_bytes;
+    int64_t max_pixels;
+    int64_t max_dimension;
+    int64_t max_frames;
+    int64_t volume_max_bytes;
+    double compact_garbage_ratio;
+    int64_t compact_interval;  /* seconds between automatic compaction checks; 0 = off */
+    int64_t session_ttl;       /* seconds */
+    int64_t login_fail_limit;  /* failed logins per account per window */
+    int64_t login_ip_fail_limit;
+    int64_t login_fail_window; /* seconds */
+    int64_t argon2_ops;
+    int64_t argon2_mem;        /* bytes */
+    int64_t keepalive_timeout; /* seconds */
+    int64_t request_timeout;   /* seconds to receive a request's head and body */
+    int64_t shutdown_timeout;  /* seconds to finish in-flight requests on SIGTERM */
+    int64_t shard;             /* logical shard for new users, -1 = spread by username */
+    bool cookie_secure;
+};
+
+/* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or
+ * --name=VALUE). On error writes a message to err and returns KHO_E_INVALID. argv[0] is skipped.
+ * Sets *help when --help was given. */
+enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help, FILE *err);
+/* Print every setting with its flag, variable, default and help text. */
+void config_usage(FILE *out);
+
+#endif

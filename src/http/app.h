@@ -1,0 +1,24 @@
+/* What every route handler can reach: settings, the storage backends, the worker pool and the
+ * login limiters. One per process; built by server.c, read-only once serving starts. */
+#ifndef KHO_APP_H
+#define KHO_APP_H
+#include <stdatomic.h>
+#include <stdint.h>
+#include "core/config.h"
+
+struct blob_store;
+struct meta_store;
+struct pool;
+struct ratelimit;
+
+struct app {
+    const struct kho_config *cfg;
+    struct blob_store *blob;
+    struct meta_store *meta;
+    struct pool *pool;
+    struct ratelimit *login_user_limit, *login_ip_limit;
+    _Atomic int64_t inflight_body_bytes; /* request body bytes reserved across the server */
+    _Atomic int shutting_down;
+};
+
+#endif

@@ -1,0 +1,35 @@
+/* Declarative route tables: each file in src/http/routes/ ends with a table such as
+ *   { "POST", "/api/v1/images", images_upload, ROUTE_AUTH | ROUTE_UPLOAD },
+ * and the router matches a method and a decoded path against all of them. A pattern segment
+ * written {name} captures one non-empty path segment into req->params, in order. */
+#ifndef KHO_ROUTER_H
+#define KHO_ROUTER_H
+#include "core/err.h"
+#include "http/request.h"
+
+enum route_flags {
+    ROUTE_AUTH = 1,     /* needs a logged-in user: 401 otherwise */
+    ROUTE_AUTH_OPT = 2, /* resolves the user when credentials are given, anonymous otherwise */
+    ROUTE_UPLOAD = 4,   /* takes a body up to max-upload-bytes (else max-json-bytes) */
+};
+
+struct route {
+    const char *method; /* "GET" also answers HEAD */
+    const char *pattern;
+    enum kho_err (*handler)(struct req *r);
+    unsigned flags;
+};
+
+/* Tables, each ending with an entry whose method is NULL. */
+extern const struct route users_routes[], sessions_routes[], images_routes[], media_routes[],
+    health_routes[];
+
+/* Find the route for method and path and fill params (copies in r's arena).
+ * KHO_E_NOTFOUND when no pattern matches the path; KHO_E_UNSUPPORTED when patterns match but
+ * not the method, with *allow set to the allowed methods ("GET, HEAD, DELETE"). */
+enum kho_err router_match(struct req *r, const struct route **out, const char **allow);
+
+/* Call fn for every route (used by tests and docs). */
+void router_each(void (*fn)(const struct route *rt, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,82 @@
+/* Liveness, readiness and Prometheus metrics. */
+#include <string.h>
+#include "blob/blob.h"
+#include "http/app.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "core/kho.h"
+
+#define METRICS_MAX (1u << 20)
+
+static enum kho_err healthz(struct req *r)
+{
+    return resp_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum kho_err readyz(struct req *r)
+{
+    if (r->app->meta->ops->ping(r->app->meta))
+        return req_fail(r, KHO_E_BACKEND, "unavailable", "the metadata store is not usable");
+    if (r->app->blob->ops->ping(r->app->blob))
+        return req_fail(r, KHO_E_BACKEND, "unavailable", "the blob store is not usable");
+    return resp_json(r, 200,
+                     json_pack("{s:s,s:s,s:s,s:s}", "status", "ready", "version", KHO_VERSION,
+                               "db", r->app->meta->ops->name, "store", r->app->blob->ops->name));
+}
+
+static void free_buf(void *p)
+{
+    buf_free(p);
+}
+
+static enum kho_err metrics(struct req *r)
+{
+    struct buf *b = arena_alloc(&r->arena, sizeof(*b));
+    if (!b)
+        return KHO_E_NOMEM;
+    buf_init(b, METRICS_MAX);
+    enum kho_err rc = arena_defer(&r->arena, free_buf, b);
+    if (rc)
+        return rc;
+    struct blob_stats st;
+    r->app->blob->ops->stats(r->app->blob, &st);
+    rc = metrics_render(b);
+    if (!rc)
+        rc = buf_printf(
+            b,
+            "# HELP kho_blobs_stored live blobs in the store\n# TYPE kho_blobs_stored gauge\n"
+            "kho_blobs_stored %llu\n"
+            "# HELP kho_blob_bytes_stored live blob bytes\n# TYPE kho_blob_bytes_stored gauge\n"
+            "kho_blob_bytes_stored %llu\n"
+            "# HELP kho_store_volumes volumes\n# TYPE kho_store_volumes gauge\n"
+            "kho_store_volumes %llu\n"
+            "# HELP kho_store_disk_bytes bytes on disk\n# TYPE kho_store_disk_bytes gauge\n"
+            "kho_store_disk_bytes %llu\n"
+            "# HELP kho_store_garbage_bytes dead bytes awaiting compaction\n"
+            "# TYPE kho_store_garbage_bytes gauge\nkho_store_garbage_bytes %llu\n"
+            "# HELP kho_store_index_bytes RAM of the blob index\n"
+            "# TYPE kho_store_index_bytes gauge\nkho_store_index_bytes %llu\n"
+            "# HELP kho_http_inflight_requests requests being served\n"
+            "# TYPE kho_http_inflight_requests gauge\nkho_http_inflight_requests %ld\n"
+            "# HELP kho_http_inflight_body_bytes body bytes reserved by requests\n"
+            "# TYPE kho_http_inflight_body_bytes gauge\nkho_http_inflight_body_bytes %lld\n",
+            (unsigned long long)st.blobs, (unsigned long long)st.bytes,
+            (unsigned long long)st.volumes, (unsigned long long)st.disk_bytes,
+            (unsigned long long)st.garbage_bytes, (unsigned long long)st.index_bytes,
+            atomic_load(&server_inflight), (long long)atomic_load(&r->app->inflight_body_bytes));
+    if (rc)
+        return rc;
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r->out = b->p;
+    r->out_len = b->len;
+    resp_header(r, "Cache-Control", "no-store");
+    return KHO_OK;
+}
+
+const struct route health_routes[] = {
+    {"GET", "/healthz", healthz, 0},
+    {"GET", "/readyz", readyz, 0},
+    {"GET", "/metrics", metrics, 0},
+    {NULL, NULL, NULL, 0},
+};

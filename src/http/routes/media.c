@@ -1,0 +1,85 @@
+/* Serving an image's bytes at /i/{id}: straight from the blob store's file with sendfile, with
+ * the headers caches need (strong ETag, immutable Cache-Control for shareable images), 304 for
+ * If-None-Match and 206 for a single Range. */
+#include <stdio.h>
+#include <string.h>
+#include "blob/blob.h"
+#include "http/app.h"
+#include "http/headers.h"
+#include "http/router.h"
+#include "http/views.h"
+#include "core/kho.h"
+
+static enum kho_err media_get(struct req *r)
+{
+    uint64_t id;
+    struct meta_image img;
+    if (!ids_parse(r->params[0], &id))
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
+    enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
+    if (rc == KHO_E_NOTFOUND ||
+        (!rc && img.visibility == META_PRIVATE && !(r->authed && r->user.id == img.owner_id)))
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
+    if (rc)
+        return rc;
+
+    char etag[68];
+    snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
+    resp_header(r, "ETag", etag);
+    /* the bytes under an id never change, so shareable images may be cached for good; private
+     * ones only by the browser, and revalidated by ETag */
+    resp_header(r, "Cache-Control", img.visibility == META_PRIVATE
+                                         ? "private, max-age=3600"
+                                         : "public, max-age=31536000, immutable");
+    resp_header(r, "Accept-Ranges", "bytes");
+    if (img.visibility == META_PRIVATE)
+        resp_header(r, "Vary", "Cookie, Authorization");
+
+    const char *inm = req_header(r, "If-None-Match");
+    if (inm && http_etag_match(inm, strlen(inm), etag)) {
+        resp_empty(r, 304);
+        return KHO_OK;
+    }
+
+    struct blob_ref ref;
+    rc = blob_ref_open(r->app->blob, img.blob_key, &ref);
+    if (rc == KHO_E_NOTFOUND) {
+        log_error("image '%s' has no blob", r->params[0]);
+        return KHO_E_CORRUPT;
+    }
+    if (rc)
+        return rc;
+
+    uint64_t start = 0, end = ref.len ? ref.len - 1 : 0;
+    int status = 200;
+    const char *range = req_header(r, "Range");
+    const char *if_range = req_header(r, "If-Range");
+    if (range && (!if_range || !strcmp(if_range, etag))) {
+        switch (http_parse_range(range, strlen(range), ref.len, &start, &end)) {
+        case RANGE_OK:
+            status = 206;
+            resp_header(r, "Content-Range",
+                        req_printf(r, "bytes %llu-%llu/%llu", (unsigned long long)start,
+                                   (unsigned long long)end, (unsigned long long)ref.len));
+            break;
+        case RANGE_UNSATISFIABLE:
+            blob_ref_release(r->app->blob, &ref);
+            resp_header(r, "Content-Range",
+                        req_printf(r, "bytes */%llu", (unsigned long long)ref.len));
+            return req_fail(r, KHO_E_INVALID, "range_not_satisfiable",
+                            "the range is outside the %llu bytes of the image",
+                            (unsigned long long)ref.len);
+        case RANGE_NONE:
+            start = 0;
+            end = ref.len ? ref.len - 1 : 0;
+            break;
+        }
+    }
+    resp_file(r, status, view_mime(img.format), &ref, start, ref.len ? end - start + 1 : 0);
+    return KHO_OK;
+}
+
+const struct route media_routes[] = {
+    {"GET", "/i/{id}", media_get, ROUTE_AUTH_OPT},
+    {NULL, NULL, NULL, 0},
+};

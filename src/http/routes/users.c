@@ -1,0 +1,109 @@
+/* Registration and the current user's profile. */
+#include <string.h>
+#include "auth/password.h"
+#include "http/app.h"
+#include "http/router.h"
+#include "http/routes/routes.h"
+#include "http/views.h"
+#include "core/kho.h"
+
+/* 3-32 of [a-z0-9_-] */
+static bool valid_username(const char *s, size_t n)
+{
+    if (n < 3 || n > META_USERNAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+enum kho_err users_read_credentials(struct req *r, struct credentials *c)
+{
+    json_t *body;
+    enum kho_err rc = req_json_body(r, &body);
+    if (rc)
+        return rc;
+    json_t *u = json_object_get(body, "username"), *p = json_object_get(body, "password");
+    if (!json_is_string(u))
+        return req_fail(r, KHO_E_INVALID, "invalid_username", "'username' must be a string");
+    if (!json_is_string(p))
+        return req_fail(r, KHO_E_INVALID, "invalid_password", "'password' must be a string");
+    c->username = json_string_value(u);
+    c->username_len = json_string_length(u);
+    c->password = json_string_value(p);
+    c->password_len = json_string_length(p);
+    return KHO_OK;
+}
+
+/* Spread users over the logical shards by name, unless the node pins one. */
+static uint32_t shard_for(const struct kho_config *cfg, const char *username)
+{
+    if (cfg->shard >= 0)
+        return (uint32_t)cfg->shard;
+    uint32_t h = 2166136261u; /* FNV-1a: stable across nodes and versions */
+    for (const unsigned char *p = (const unsigned char *)username; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % IDS_SHARDS;
+}
+
+static enum kho_err register_work(struct req *r)
+{
+    struct credentials *c = r->ctx;
+    struct meta_user u = {0};
+    enum kho_err rc = password_hash(c->password, c->password_len, u.pwhash);
+    if (rc)
+        return rc;
+    memcpy(u.username, c->username, c->username_len + 1);
+    u.id = ids_next(shard_for(r->app->cfg, u.username));
+    rc = r->app->meta->ops->user_create(r->app->meta, &u);
+    if (rc == KHO_E_EXISTS)
+        return req_fail(r, rc, "username_taken", "the username '%s' is taken", u.username);
+    if (rc)
+        return rc;
+    char loc[64];
+    snprintf(loc, sizeof(loc), "/api/v1/users/%llu", (unsigned long long)u.id);
+    resp_header(r, "Location", loc);
+    return resp_json(r, 201, view_user(&u));
+}
+
+static enum kho_err users_create(struct req *r)
+{
+    struct credentials *c = arena_calloc(&r->arena, sizeof(*c));
+    if (!c)
+        return KHO_E_NOMEM;
+    enum kho_err rc = users_read_credentials(r, c);
+    if (rc)
+        return rc;
+    if (strlen(c->username) != c->username_len || !valid_username(c->username, c->username_len))
+        return req_fail(r, KHO_E_INVALID, "invalid_username",
+                        "a username is 3 to 32 of a-z, 0-9, '_' and '-'");
+    if (password_check_policy(c->password, c->password_len))
+        return req_fail(r, KHO_E_INVALID, "invalid_password", "a password is 8 to 1024 bytes");
+    r->ctx = c;
+    return req_async(r, register_work);
+}
+
+static enum kho_err me_work(struct req *r)
+{
+    int64_t count = 0, bytes = 0;
+    enum kho_err rc = r->app->meta->ops->user_usage(r->app->meta, r->user.id, &count, &bytes);
+    if (rc)
+        return rc;
+    json_t *j = view_user(&r->user);
+    json_object_set_new(j, "image_count", json_integer(count));
+    json_object_set_new(j, "bytes_used", json_integer(bytes));
+    return resp_json(r, 200, j);
+}
+
+static enum kho_err users_me(struct req *r)
+{
+    return req_async(r, me_work); /* the usage sum scans the user's rows: off the loop */
+}
+
+const struct route users_routes[] = {
+    {"POST", "/api/v1/users", users_create, 0},
+    {"GET", "/api/v1/me", users_me, ROUTE_AUTH},
+    {NULL, NULL, NULL, 0},
+};

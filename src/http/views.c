@@ -1,0 +1,65 @@
+/* JSON views of users and images; see views.h. */
+#include <string.h>
+#include <time.h>
+#include "http/views.h"
+#include "core/kho.h"
+
+void view_time(int64_t unix_ms, char out[32])
+{
+    time_t secs = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(unix_ms % 1000));
+}
+
+static json_t *id_string(uint64_t id)
+{
+    char text[21];
+    ids_format(id, text);
+    return json_string(text);
+}
+
+json_t *view_user(const struct meta_user *u)
+{
+    char at[32];
+    view_time(u->created_at, at);
+    return json_pack("{s:o,s:s,s:s}", "id", id_string(u->id), "username", u->username,
+                     "created_at", at);
+}
+
+const char *view_visibility(enum meta_visibility v)
+{
+    return v == META_PUBLIC ? "public" : v == META_UNLISTED ? "unlisted" : "private";
+}
+
+const char *view_mime(const char *format)
+{
+    static const char *const map[][2] = {{"jpeg", "image/jpeg"}, {"png", "image/png"},
+                                         {"webp", "image/webp"}, {"gif", "image/gif"},
+                                         {"avif", "image/avif"}, {"heif", "image/heif"}};
+    for (size_t i = 0; i < ARRAY_LEN(map); i++)
+        if (!strcmp(format, map[i][0]))
+            return map[i][1];
+    return "application/octet-stream";
+}
+
+json_t *view_image(const struct meta_image *img)
+{
+    char at[32], id[21], url[32];
+    view_time(img->created_at, at);
+    ids_format(img->id, id);
+    snprintf(url, sizeof(url), "/i/%s", id);
+    json_t *tags = json_array();
+    for (const char *t = img->tags; *t;) {
+        size_t n = strcspn(t, ",");
+        json_array_append_new(tags, json_stringn(t, n));
+        t += n + (t[n] == ',');
+    }
+    return json_pack("{s:s,s:{s:o,s:s},s:s,s:o,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s}", "id", id,
+                     "owner", "id", id_string(img->owner_id), "username", img->owner_name,
+                     "title", img->title, "tags", tags, "visibility",
+                     view_visibility(img->visibility), "format", img->format, "width",
+                     (int)img->width, "height", (int)img->height, "bytes",
+                     (json_int_t)img->bytes, "sha256", img->sha256, "created_at", at, "url", url);
+}

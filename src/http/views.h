@@ -1,0 +1,19 @@
+/* How records look in JSON responses: ids as strings, times as ISO-8601 UTC. */
+#ifndef KHO_VIEWS_H
+#define KHO_VIEWS_H
+#include <jansson.h>
+#include <stdint.h>
+#include "meta/meta.h"
+
+/* "2026-11-22T10:11:12.345Z" */
+void view_time(int64_t unix_ms, char out[32]);
+/* {"id","username","created_at"}; a new reference. */
+json_t *view_user(const struct meta_user *u);
+/* The image object of the API contract; a new reference. */
+json_t *view_image(const struct meta_image *img);
+/* "private", "unlisted" or "public". */
+const char *view_visibility(enum meta_visibility v);
+/* MIME type of a stored format name ("jpeg" -> "image/jpeg"). */
+const char *view_mime(const char *format);
+
+#endif

@@ -1,0 +1,101 @@
+/* The metadata store interface: users, sessions and image records. Callers see only this
+ * header; sqlite.c is the embedded default and pg.c (later) the scale-out backend.
+ * All functions are thread-safe. Records are returned by value in caller-provided structs,
+ * so nothing returned needs freeing. Writes are durable when they return (group commit). */
+#ifndef KHO_META_H
+#define KHO_META_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+
+#define META_USERNAME_MAX 32
+#define META_TITLE_MAX 200   /* bytes of UTF-8 */
+#define META_TAG_MAX 32      /* bytes per tag */
+#define META_TAGS_MAX 20     /* tags per image */
+#define META_TAGS_TEXT_MAX (META_TAGS_MAX * (META_TAG_MAX + 1))
+#define META_PWHASH_MAX 128
+#define META_FORMAT_MAX 8
+#define META_LIST_MAX 201    /* most rows one list call returns (the API pages by 200, plus one to look ahead) */
+
+enum meta_visibility { META_PRIVATE = 0, META_UNLISTED = 1, META_PUBLIC = 2 };
+
+struct meta_user {
+    uint64_t id;
+    char username[META_USERNAME_MAX + 1];
+    char pwhash[META_PWHASH_MAX + 1]; /* crypto_pwhash_str output */
+    int64_t created_at;               /* unix ms */
+};
+
+struct meta_image {
+    uint64_t id;
+    uint64_t owner_id;
+    char owner_name[META_USERNAME_MAX + 1];
+    char title[META_TITLE_MAX + 1];
+    char tags[META_TAGS_TEXT_MAX + 1]; /* normalised tags joined by ',', "" for none */
+    enum meta_visibility visibility;
+    char format[META_FORMAT_MAX + 1]; /* "jpeg", "png", "webp", "gif", "avif", "heif" */
+    int32_t width, height;
+    int64_t bytes;
+    char sha256[65]; /* lower-case hex of the original's bytes */
+    int64_t created_at; /* unix ms */
+    uint64_t blob_key;
+};
+
+/* Fields to change in meta_image_update. */
+enum { META_SET_TITLE = 1, META_SET_TAGS = 2, META_SET_VISIBILITY = 4 };
+
+struct meta_store;
+
+struct meta_ops {
+    const char *name;
+    /* KHO_E_EXISTS when the username is taken. Fills u->created_at. */
+    enum kho_err (*user_create)(struct meta_store *m, struct meta_user *u);
+    enum kho_err (*user_by_name)(struct meta_store *m, const char *username, struct meta_user *out);
+    enum kho_err (*user_by_id)(struct meta_store *m, uint64_t id, struct meta_user *out);
+    /* Number and total bytes of a user's images. */
+    enum kho_err (*user_usage)(struct meta_store *m, uint64_t user_id, int64_t *images,
+                               int64_t *bytes);
+
+    /* token_hash is the hex SHA-256 of the bearer token; csrf_hash likewise of the CSRF token. */
+    enum kho_err (*session_create)(struct meta_store *m, const char *token_hash,
+                                   const char *csrf_hash, uint64_t user_id, int64_t expires_at);
+    /* The session's user, when the session exists and expires after now (unix ms). */
+    enum kho_err (*session_lookup)(struct meta_store *m, const char *token_hash, int64_t now,
+                                   struct meta_user *user, char csrf_hash[65]);
+    enum kho_err (*session_delete)(struct meta_store *m, const char *token_hash);
+
+    /* Insert a new image. When the owner already has an image with the same sha256 the
+     * existing record is written to *img and KHO_E_EXISTS returned. */
+    enum kho_err (*image_insert)(struct meta_store *m, struct meta_image *img);
+    /* Any image by id, whoever owns it (callers check visibility). */
+    enum kho_err (*image_get)(struct meta_store *m, uint64_t id, struct meta_image *out);
+    enum kho_err (*image_by_sha)(struct meta_store *m, uint64_t owner_id, const char *sha256,
+                                 struct meta_image *out);
+    /* A user's images, newest first, with id < before (0: from the newest), optionally only
+     * those tagged tag (NULL: all). Writes up to limit (<= META_LIST_MAX) records to out. */
+    enum kho_err (*image_list_owner)(struct meta_store *m, uint64_t owner_id, const char *tag,
+                                     uint64_t before, int limit, struct meta_image *out, int *n);
+    /* Public images of every user, newest first, id < before (0: from the newest). */
+    enum kho_err (*image_list_public)(struct meta_store *m, uint64_t before, int limit,
+                                      struct meta_image *out, int *n);
+    /* Change the fields named in mask (META_SET_*) of owner's image id; the new record goes to
+     * *img. KHO_E_NOTFOUND when owner_id does not own id. */
+    enum kho_err (*image_update)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                 unsigned mask, struct meta_image *img);
+    /* Delete owner's image id; the deleted record goes to *out. KHO_E_NOTFOUND as above. */
+    enum kho_err (*image_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                 struct meta_image *out);
+    /* Check the database answers (for /readyz). */
+    enum kho_err (*ping)(struct meta_store *m);
+    void (*close)(struct meta_store *m);
+};
+
+struct meta_store {
+    const struct meta_ops *ops;
+};
+
+/* Open the store named by url ("sqlite:PATH") and apply pending migrations. */
+enum kho_err meta_open(const char *url, struct meta_store **out);
+
+#endif

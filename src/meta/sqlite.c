@@ -1,0 +1,1064 @@
+/* SQLite metadata backend: a pool of read connections for the event loops and one write
+ * connection fed by a group-commit queue, so concurrent writers share each WAL fsync. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "meta/meta.h"
+#include "meta/migrate.h"
+#include "meta/sqlite.h"
+#include "core/kho.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define READERS_MAX 64
+#define SESSION_PURGE_BATCH "64"
+
+/* The public-feed query names the visibility literally so the partial index applies. */
+_Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PUBLIC == 2");
+
+#define IMAGE_COLS                                                                                 \
+    "i.id, i.owner_id, u.username, i.title, i.tags, i.visibility, i.format, i.width, i.height, "   \
+    "i.bytes, i.sha256, i.created_at, i.blob_key "
+#define IMAGE_FROM "FROM images i JOIN users u ON u.id = i.owner_id "
+#define USER_COLS "u.id, u.username, u.pwhash, u.created_at "
+
+enum stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_PING,
+    ST_USER_INSERT,
+    ST_USER_BY_NAME,
+    ST_USER_BY_ID,
+    ST_USER_USAGE,
+    ST_SESSION_PURGE,
+    ST_SESSION_INSERT,
+    ST_SESSION_LOOKUP,
+    ST_SESSION_DELETE,
+    ST_IMAGE_INSERT,
+    ST_IMAGE_GET,
+    ST_IMAGE_BY_SHA,
+    ST_IMAGE_LIST_OWNER,
+    ST_IMAGE_LIST_TAG,
+    ST_IMAGE_LIST_PUBLIC,
+    ST_IMAGE_UPDATE,
+    ST_IMAGE_DELETE,
+    ST_TAG_INSERT,
+    ST_TAG_CLEAR,
+    ST__COUNT
+};
+
+static const struct {
+    const char *name; /* for log lines */
+    const char *sql;
+} stmts[ST__COUNT] = {
+    [ST_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
+    [ST_COMMIT] = {"commit", "COMMIT"},
+    [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
+    [ST_SAVEPOINT] = {"savepoint", "SAVEPOINT w"},
+    [ST_RELEASE] = {"release", "RELEASE w"},
+    [ST_ROLLBACK_TO] = {"rollback_to", "ROLLBACK TO w"},
+    [ST_PING] = {"ping", "SELECT 1"},
+    [ST_USER_INSERT] = {"user_insert",
+                        "INSERT INTO users (id, username, pwhash, created_at) VALUES (?, ?, ?, ?)"},
+    [ST_USER_BY_NAME] = {"user_by_name", "SELECT " USER_COLS "FROM users u WHERE u.username = ?"},
+    [ST_USER_BY_ID] = {"user_by_id", "SELECT " USER_COLS "FROM users u WHERE u.id = ?"},
+    [ST_USER_USAGE] = {"user_usage",
+                       "SELECT count(*), coalesce(sum(bytes), 0) FROM images WHERE owner_id = ?"},
+    [ST_SESSION_PURGE] = {"session_purge",
+                          "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
+                          "WHERE expires_at <= ? LIMIT " SESSION_PURGE_BATCH ")"},
+    [ST_SESSION_INSERT] = {"session_insert",
+                           "INSERT INTO sessions (token_hash, csrf_hash, user_id, created_at, "
+                           "expires_at) VALUES (?, ?, ?, ?, ?)"},
+    [ST_SESSION_LOOKUP] = {"session_lookup", "SELECT " USER_COLS ", s.csrf_hash FROM sessions s "
+                                             "JOIN users u ON u.id = s.user_id "
+                                             "WHERE s.token_hash = ? AND s.expires_at > ?"},
+    [ST_SESSION_DELETE] = {"session_delete", "DELETE FROM sessions WHERE token_hash = ?"},
+    [ST_IMAGE_INSERT] = {"image_insert",
+                         "INSERT INTO images (id, owner_id, title, tags, visibility, format, "
+                         "width, height, bytes, sha256, created_at, blob_key) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+    [ST_IMAGE_GET] = {"image_get", "SELECT " IMAGE_COLS IMAGE_FROM "WHERE i.id = ?"},
+    [ST_IMAGE_BY_SHA] = {"image_by_sha",
+                         "SELECT " IMAGE_COLS IMAGE_FROM "WHERE i.owner_id = ? AND i.sha256 = ?"},
+    [ST_IMAGE_LIST_OWNER] = {"image_list_owner",
+                             "SELECT " IMAGE_COLS IMAGE_FROM
+                             "WHERE i.owner_id = ? AND i.id < ? ORDER BY i.id DESC LIMIT ?"},
+    [ST_IMAGE_LIST_TAG] = {"image_list_tag",
+                           "SELECT " IMAGE_COLS "FROM image_tags t "
+                           "JOIN images i ON i.id = t.image_id JOIN users u ON u.id = i.owner_id "
+                           "WHERE t.owner_id = ? AND t.tag = ? AND t.image_id < ? "
+                           "ORDER BY t.image_id DESC LIMIT ?"},
+    [ST_IMAGE_LIST_PUBLIC] = {"image_list_public",
+                              "SELECT " IMAGE_COLS IMAGE_FROM
+                              "WHERE i.visibility = 2 AND i.id < ? ORDER BY i.id DESC LIMIT ?"},
+    [ST_IMAGE_UPDATE] = {"image_update", "UPDATE images SET title = ?, tags = ?, visibility = ? "
+                                         "WHERE id = ? AND owner_id = ?"},
+    [ST_IMAGE_DELETE] = {"image_delete", "DELETE FROM images WHERE id = ? AND owner_id = ?"},
+    [ST_TAG_INSERT] =
+        {"tag_insert",
+         "INSERT OR IGNORE INTO image_tags (owner_id, tag, image_id) VALUES (?, ?, ?)"},
+    [ST_TAG_CLEAR] = {"tag_clear", "DELETE FROM image_tags WHERE image_id = ?"},
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+    pthread_mutex_t mu; /* readers only: held by the one thread using the connection */
+};
+
+/* A queued write: fn runs on the write connection inside the leader's transaction. */
+struct wjob {
+    enum kho_err (*fn)(struct conn *c, void *arg);
+    void *arg;
+    enum kho_err rc;
+    bool done;
+    struct wjob *next;
+};
+
+struct sqlite_store {
+    struct meta_store base;
+    struct conn writer;
+    struct conn *readers;
+    unsigned nreaders;
+    atomic_uint next_reader;
+    pthread_mutex_t wmu; /* guards the queue below */
+    pthread_cond_t wcond;
+    struct wjob *whead, **wtail;
+    bool wleader; /* a thread is running a batch on the write connection */
+};
+
+static struct sqlite_store *store_of(struct meta_store *m)
+{
+    return (struct sqlite_store *)m;
+}
+
+/* ---- errors and statements ---- */
+
+static enum kho_err db_fail(sqlite3 *db, int rc, const char *what)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return KHO_E_EXISTS;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return KHO_E_NOTFOUND; /* the referenced user or image does not exist */
+    default:
+        metric_inc(M_DB_ERRORS);
+        log_error("sqlite '%s' failed: %s", what, sqlite3_errmsg(db));
+        return KHO_E_BACKEND;
+    }
+}
+
+/* One use of a prepared statement: parameters are bound in order, the first bind error is kept
+ * and reported by q_step, and q_end makes the statement ready for the next use. */
+struct q {
+    struct conn *c;
+    enum stmt id;
+    int idx;
+    int bind_rc;
+};
+
+static struct q q_begin(struct conn *c, enum stmt id)
+{
+    return (struct q){.c = c, .id = id, .idx = 1, .bind_rc = SQLITE_OK};
+}
+
+static sqlite3_stmt *q_st(const struct q *q)
+{
+    return q->c->st[q->id];
+}
+
+static void q_i64(struct q *q, int64_t v)
+{
+    int rc = sqlite3_bind_int64(q_st(q), q->idx++, v);
+    if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK)
+        q->bind_rc = rc;
+}
+
+/* Text must stay unchanged until q_end: it is bound without a copy. */
+static void q_textn(struct q *q, const char *s, size_t n)
+{
+    int rc = sqlite3_bind_text(q_st(q), q->idx++, s, (int)n, SQLITE_STATIC);
+    if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK)
+        q->bind_rc = rc;
+}
+
+static void q_text(struct q *q, const char *s)
+{
+    q_textn(q, s, strlen(s));
+}
+
+static int q_step(struct q *q)
+{
+    if (q->bind_rc != SQLITE_OK)
+        return q->bind_rc;
+    return sqlite3_step(q_st(q));
+}
+
+static void q_end(struct q *q)
+{
+    sqlite3_reset(q_st(q));
+    sqlite3_clear_bindings(q_st(q));
+}
+
+static enum kho_err q_fail(struct q *q, int rc)
+{
+    return db_fail(q->c->db, rc, stmts[q->id].name);
+}
+
+/* Run a statement that returns no rows, then end it. */
+static enum kho_err q_exec(struct q *q)
+{
+    int rc = q_step(q);
+    enum kho_err err = rc == SQLITE_DONE ? KHO_OK : q_fail(q, rc);
+    q_end(q);
+    return err;
+}
+
+static enum kho_err conn_exec(struct conn *c, enum stmt id)
+{
+    struct q q = q_begin(c, id);
+    return q_exec(&q);
+}
+
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+#define COL_TEXT(st, col, arr) col_text(st, col, arr, sizeof(arr))
+
+/* Columns USER_COLS starting at col 0. */
+static void row_user(sqlite3_stmt *st, struct meta_user *u)
+{
+    u->id = (uint64_t)sqlite3_column_int64(st, 0);
+    COL_TEXT(st, 1, u->username);
+    COL_TEXT(st, 2, u->pwhash);
+    u->created_at = sqlite3_column_int64(st, 3);
+}
+
+/* Columns IMAGE_COLS. */
+static void row_image(sqlite3_stmt *st, struct meta_image *img)
+{
+    img->id = (uint64_t)sqlite3_column_int64(st, 0);
+    img->owner_id = (uint64_t)sqlite3_column_int64(st, 1);
+    COL_TEXT(st, 2, img->owner_name);
+    COL_TEXT(st, 3, img->title);
+    COL_TEXT(st, 4, img->tags);
+    img->visibility = (enum meta_visibility)sqlite3_column_int(st, 5);
+    COL_TEXT(st, 6, img->format);
+    img->width = sqlite3_column_int(st, 7);
+    img->height = sqlite3_column_int(st, 8);
+    img->bytes = sqlite3_column_int64(st, 9);
+    COL_TEXT(st, 10, img->sha256);
+    img->created_at = sqlite3_column_int64(st, 11);
+    img->blob_key = (uint64_t)sqlite3_column_int64(st, 12);
+}
+
+/* Step a bound query to its first row: KHO_OK with the row's columns readable until q_end,
+ * KHO_E_NOTFOUND when there is none. */
+static enum kho_err q_row(struct q *q)
+{
+    int rc = q_step(q);
+    if (rc == SQLITE_ROW)
+        return KHO_OK;
+    return rc == SQLITE_DONE ? KHO_E_NOTFOUND : q_fail(q, rc);
+}
+
+static enum kho_err q_user(struct q *q, struct meta_user *out)
+{
+    enum kho_err rc = q_row(q);
+    if (rc == KHO_OK)
+        row_user(q_st(q), out);
+    q_end(q);
+    return rc;
+}
+
+static enum kho_err q_image(struct q *q, struct meta_image *out)
+{
+    enum kho_err rc = q_row(q);
+    if (rc == KHO_OK)
+        row_image(q_st(q), out);
+    q_end(q);
+    return rc;
+}
+
+/* Step a bound list query into out (the SQL's LIMIT bounds the rows), end it. */
+static enum kho_err q_images(struct q *q, struct meta_image *out, int *n)
+{
+    enum kho_err err = KHO_OK;
+    *n = 0;
+    for (;;) {
+        int rc = q_step(q);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            err = q_fail(q, rc);
+            *n = 0;
+            break;
+        }
+        row_image(q_st(q), &out[(*n)++]);
+    }
+    q_end(q);
+    return err;
+}
+
+static enum kho_err image_by_id(struct conn *c, uint64_t id, struct meta_image *out)
+{
+    struct q q = q_begin(c, ST_IMAGE_GET);
+    q_i64(&q, (int64_t)id);
+    return q_image(&q, out);
+}
+
+static enum kho_err image_by_sha(struct conn *c, uint64_t owner_id, const char *sha256,
+                                 struct meta_image *out)
+{
+    struct q q = q_begin(c, ST_IMAGE_BY_SHA);
+    q_i64(&q, (int64_t)owner_id);
+    q_text(&q, sha256);
+    return q_image(&q, out);
+}
+
+/* ---- connections ---- */
+
+static enum kho_err writer_setup(struct conn *c, const char *path)
+{
+    char *msg = NULL;
+    /* FULL: a commit is acknowledged only once the WAL is fsync'd, so it survives power loss. */
+    if (sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, NULL,
+                     &msg) != SQLITE_OK) {
+        log_error("cannot configure database '%s': %s", path, msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        return KHO_E_BACKEND;
+    }
+    sqlite3_stmt *st = NULL;
+    bool wal = false;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        wal = mode && strcmp((const char *)mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    if (!wal) {
+        log_error("cannot use wal mode on database '%s': %s", path, sqlite3_errmsg(c->db));
+        return KHO_E_BACKEND;
+    }
+    return KHO_OK;
+}
+
+static enum kho_err conn_open(struct conn *c, const char *path, bool writer)
+{
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        log_error("cannot open database '%s': %s", path,
+                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        return KHO_E_BACKEND;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    return writer ? writer_setup(c, path) : KHO_OK;
+}
+
+/* After migrations: the statements refer to the tables they create. */
+static enum kho_err conn_prepare(struct conn *c)
+{
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (sqlite3_prepare_v3(c->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                               NULL) != SQLITE_OK) {
+            log_error("cannot prepare '%s': %s", stmts[i].name, sqlite3_errmsg(c->db));
+            return KHO_E_BACKEND;
+        }
+    }
+    return KHO_OK;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+}
+
+/* Any free reader; when all are busy, wait on the one the round-robin points at. */
+static struct conn *reader_take(struct sqlite_store *s)
+{
+    unsigned start = atomic_fetch_add_explicit(&s->next_reader, 1, memory_order_relaxed);
+    metric_inc(M_DB_READS);
+    for (unsigned i = 0; i < s->nreaders; i++) {
+        struct conn *c = &s->readers[(start + i) % s->nreaders];
+        if (pthread_mutex_trylock(&c->mu) == 0)
+            return c;
+    }
+    struct conn *c = &s->readers[start % s->nreaders];
+    pthread_mutex_lock(&c->mu);
+    return c;
+}
+
+static void reader_give(struct conn *c)
+{
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- group commit ---- */
+
+/* Mark the jobs in [from, to) that succeeded as failed with rc: their transaction is gone. */
+static void batch_fail(struct wjob *from, struct wjob *to, enum kho_err rc)
+{
+    for (struct wjob *j = from; j != to; j = j->next) {
+        if (j->rc == KHO_OK)
+            j->rc = rc;
+    }
+}
+
+/* Give up the whole transaction; the batch loop sees autocommit and fails what it held. */
+static void txn_abandon(struct conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        conn_exec(c, ST_ROLLBACK);
+}
+
+/* One write inside its own savepoint, so its failure undoes only itself. */
+static enum kho_err job_run(struct conn *c, struct wjob *j)
+{
+    metric_inc(M_DB_WRITES);
+    enum kho_err rc = conn_exec(c, ST_SAVEPOINT);
+    if (rc)
+        return rc;
+    rc = j->fn(c, j->arg);
+    if (sqlite3_get_autocommit(c->db)) /* the engine rolled back the transaction */
+        return rc ? rc : KHO_E_BACKEND;
+    if (rc && conn_exec(c, ST_ROLLBACK_TO) != KHO_OK) {
+        txn_abandon(c);
+        return rc;
+    }
+    if (conn_exec(c, ST_RELEASE) != KHO_OK)
+        txn_abandon(c);
+    return rc;
+}
+
+/* Run the batch in as few transactions as possible: normally one. When the engine loses a
+ * transaction midway, the writes it held are failed and the rest go on in a new one. */
+static void batch_run(struct sqlite_store *s, struct wjob *batch)
+{
+    struct conn *c = &s->writer;
+    struct wjob *j = batch;
+    while (j) {
+        struct wjob *first = j;
+        enum kho_err rc = conn_exec(c, ST_BEGIN);
+        if (rc) {
+            for (; j; j = j->next)
+                j->rc = rc;
+            return;
+        }
+        bool lost = false;
+        for (; j && !lost; j = j->next) {
+            j->rc = job_run(c, j);
+            lost = sqlite3_get_autocommit(c->db);
+        }
+        if (lost) {
+            batch_fail(first, j, KHO_E_BACKEND);
+            continue;
+        }
+        rc = conn_exec(c, ST_COMMIT);
+        if (rc) {
+            txn_abandon(c);
+            batch_fail(first, j, rc);
+            continue;
+        }
+        metric_inc(M_DB_COMMITS);
+    }
+}
+
+/* Run fn(conn, arg) on the write connection and return its result once it is durable. The
+ * first thread to find no leader runs everything queued so far in one transaction; the others
+ * sleep until their job is done or leadership is free. */
+static enum kho_err write_run(struct sqlite_store *s, enum kho_err (*fn)(struct conn *, void *),
+                              void *arg)
+{
+    struct wjob job = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&s->wmu);
+    *s->wtail = &job;
+    s->wtail = &job.next;
+    while (!job.done && s->wleader)
+        pthread_cond_wait(&s->wcond, &s->wmu);
+    if (job.done) {
+        pthread_mutex_unlock(&s->wmu);
+        return job.rc;
+    }
+    s->wleader = true;
+    struct wjob *batch = s->whead;
+    s->whead = NULL;
+    s->wtail = &s->whead;
+    pthread_mutex_unlock(&s->wmu);
+
+    batch_run(s, batch);
+
+    pthread_mutex_lock(&s->wmu);
+    /* Read next before done: a finished waiter's job (on its stack) may vanish once unlocked. */
+    for (struct wjob *j = batch, *next; j; j = next) {
+        next = j->next;
+        j->done = true;
+    }
+    s->wleader = false;
+    pthread_cond_broadcast(&s->wcond);
+    pthread_mutex_unlock(&s->wmu);
+    return job.rc;
+}
+
+/* ---- validation ---- */
+
+/* s is NUL-terminated within cap bytes and at least min bytes long. */
+static bool str_fits(const char *s, size_t min, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    return n < cap && n >= min;
+}
+
+static bool hex64(const char *s)
+{
+    for (int i = 0; i < 64; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    }
+    return s[64] == '\0';
+}
+
+/* Comma-joined tags: each 1..META_TAG_MAX bytes, at most META_TAGS_MAX of them, "" for none. */
+static enum kho_err tags_check(const char *tags)
+{
+    if (!str_fits(tags, 0, META_TAGS_TEXT_MAX + 1))
+        return KHO_E_TOO_LARGE;
+    if (!*tags)
+        return KHO_OK;
+    int count = 0;
+    for (const char *p = tags;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0)
+            return KHO_E_INVALID;
+        if (len > META_TAG_MAX || ++count > META_TAGS_MAX)
+            return KHO_E_TOO_LARGE;
+        if (!comma)
+            return KHO_OK;
+        p = comma;
+    }
+}
+
+static enum kho_err title_check(const char *title)
+{
+    return str_fits(title, 0, META_TITLE_MAX + 1) ? KHO_OK : KHO_E_TOO_LARGE;
+}
+
+static bool visibility_ok(enum meta_visibility v)
+{
+    return v == META_PRIVATE || v == META_UNLISTED || v == META_PUBLIC;
+}
+
+static enum kho_err limit_check(int limit)
+{
+    if (limit < 1)
+        return KHO_E_INVALID;
+    return limit > META_LIST_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+/* ---- users ---- */
+
+static enum kho_err user_insert_w(struct conn *c, void *arg)
+{
+    const struct meta_user *u = arg;
+    struct q q = q_begin(c, ST_USER_INSERT);
+    q_i64(&q, (int64_t)u->id);
+    q_text(&q, u->username);
+    q_text(&q, u->pwhash);
+    q_i64(&q, u->created_at);
+    return q_exec(&q);
+}
+
+static enum kho_err sq_user_create(struct meta_store *m, struct meta_user *u)
+{
+    if (u->id == 0 || (int64_t)u->id < 0 || !str_fits(u->username, 1, sizeof(u->username)) ||
+        !str_fits(u->pwhash, 1, sizeof(u->pwhash)))
+        return KHO_E_INVALID;
+    u->created_at = now_ms();
+    return write_run(store_of(m), user_insert_w, u);
+}
+
+static enum kho_err sq_user_by_name(struct meta_store *m, const char *username,
+                                    struct meta_user *out)
+{
+    if (!str_fits(username, 1, META_USERNAME_MAX + 1))
+        return KHO_E_NOTFOUND;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_USER_BY_NAME);
+    q_text(&q, username);
+    enum kho_err rc = q_user(&q, out);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_user_by_id(struct meta_store *m, uint64_t id, struct meta_user *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_USER_BY_ID);
+    q_i64(&q, (int64_t)id);
+    enum kho_err rc = q_user(&q, out);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_user_usage(struct meta_store *m, uint64_t user_id, int64_t *images,
+                                  int64_t *bytes)
+{
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_USER_USAGE);
+    q_i64(&q, (int64_t)user_id);
+    enum kho_err rc = q_row(&q); /* an aggregate always yields a row */
+    if (rc == KHO_OK) {
+        *images = sqlite3_column_int64(q_st(&q), 0);
+        *bytes = sqlite3_column_int64(q_st(&q), 1);
+    }
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+/* ---- sessions ---- */
+
+struct session_args {
+    const char *token_hash, *csrf_hash;
+    uint64_t user_id;
+    int64_t now, expires_at;
+};
+
+static enum kho_err session_insert_w(struct conn *c, void *arg)
+{
+    const struct session_args *a = arg;
+    /* Expired rows are trimmed a bounded batch at a time, piggybacking on logins. */
+    struct q q = q_begin(c, ST_SESSION_PURGE);
+    q_i64(&q, a->now);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    q = q_begin(c, ST_SESSION_INSERT);
+    q_text(&q, a->token_hash);
+    q_text(&q, a->csrf_hash);
+    q_i64(&q, (int64_t)a->user_id);
+    q_i64(&q, a->now);
+    q_i64(&q, a->expires_at);
+    return q_exec(&q);
+}
+
+static enum kho_err sq_session_create(struct meta_store *m, const char *token_hash,
+                                      const char *csrf_hash, uint64_t user_id, int64_t expires_at)
+{
+    if (!hex64(token_hash) || !hex64(csrf_hash))
+        return KHO_E_INVALID;
+    struct session_args a = {token_hash, csrf_hash, user_id, now_ms(), expires_at};
+    return write_run(store_of(m), session_insert_w, &a);
+}
+
+static enum kho_err sq_session_lookup(struct meta_store *m, const char *token_hash, int64_t now,
+                                      struct meta_user *user, char csrf_hash[65])
+{
+    if (!hex64(token_hash))
+        return KHO_E_NOTFOUND;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_SESSION_LOOKUP);
+    q_text(&q, token_hash);
+    q_i64(&q, now);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK) {
+        row_user(q_st(&q), user);
+        col_text(q_st(&q), 4, csrf_hash, 65);
+    }
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err session_delete_w(struct conn *c, void *arg)
+{
+    const struct session_args *a = arg;
+    struct q q = q_begin(c, ST_SESSION_DELETE);
+    q_text(&q, a->token_hash);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+static enum kho_err sq_session_delete(struct meta_store *m, const char *token_hash)
+{
+    if (!hex64(token_hash))
+        return KHO_E_NOTFOUND;
+    struct session_args a = {.token_hash = token_hash};
+    return write_run(store_of(m), session_delete_w, &a);
+}
+
+/* ---- images ---- */
+
+/* Rebuild image_tags for one image from its comma-joined tags (already checked). */
+static enum kho_err tags_write(struct conn *c, uint64_t owner_id, uint64_t image_id,
+                               const char *tags, bool clear)
+{
+    enum kho_err rc;
+    if (clear) {
+        struct q q = q_begin(c, ST_TAG_CLEAR);
+        q_i64(&q, (int64_t)image_id);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    for (const char *p = tags; *p;) {
+        size_t len = strcspn(p, ",");
+        struct q q = q_begin(c, ST_TAG_INSERT);
+        q_i64(&q, (int64_t)owner_id);
+        q_textn(&q, p, len);
+        q_i64(&q, (int64_t)image_id);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+        p += len + (p[len] == ',');
+    }
+    return KHO_OK;
+}
+
+static enum kho_err image_insert_w(struct conn *c, void *arg)
+{
+    struct meta_image *img = arg;
+    struct q q = q_begin(c, ST_IMAGE_INSERT);
+    q_i64(&q, (int64_t)img->id);
+    q_i64(&q, (int64_t)img->owner_id);
+    q_text(&q, img->title);
+    q_text(&q, img->tags);
+    q_i64(&q, img->visibility);
+    q_text(&q, img->format);
+    q_i64(&q, img->width);
+    q_i64(&q, img->height);
+    q_i64(&q, img->bytes);
+    q_text(&q, img->sha256);
+    q_i64(&q, img->created_at);
+    q_i64(&q, (int64_t)img->blob_key);
+    enum kho_err rc = q_exec(&q);
+    if (rc == KHO_E_EXISTS) {
+        /* Per-user dedup; a clash on id alone (a caller bug) leaves *img as it was. */
+        enum kho_err found = image_by_sha(c, img->owner_id, img->sha256, img);
+        return found == KHO_OK || found == KHO_E_NOTFOUND ? KHO_E_EXISTS : found;
+    }
+    if (rc)
+        return rc;
+    rc = tags_write(c, img->owner_id, img->id, img->tags, false);
+    if (rc)
+        return rc;
+    return image_by_id(c, img->id, img); /* fills owner_name */
+}
+
+static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img)
+{
+    if (img->id == 0 || (int64_t)img->id < 0 || img->owner_id == 0 || !hex64(img->sha256) ||
+        !str_fits(img->format, 1, sizeof(img->format)) || !visibility_ok(img->visibility) ||
+        img->width < 0 || img->height < 0 || img->bytes < 0)
+        return KHO_E_INVALID;
+    enum kho_err rc = title_check(img->title);
+    if (rc)
+        return rc;
+    rc = tags_check(img->tags);
+    if (rc)
+        return rc;
+    if (img->created_at == 0)
+        img->created_at = now_ms();
+    return write_run(store_of(m), image_insert_w, img);
+}
+
+static enum kho_err sq_image_get(struct meta_store *m, uint64_t id, struct meta_image *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = image_by_id(c, id, out);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_image_by_sha(struct meta_store *m, uint64_t owner_id, const char *sha256,
+                                    struct meta_image *out)
+{
+    if (!hex64(sha256))
+        return KHO_E_NOTFOUND;
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = image_by_sha(c, owner_id, sha256, out);
+    reader_give(c);
+    return rc;
+}
+
+/* 0 means "from the newest"; ids never reach INT64_MAX (41 bits of time until 2093). */
+static int64_t before_bound(uint64_t before)
+{
+    return before ? (int64_t)before : INT64_MAX;
+}
+
+static enum kho_err sq_image_list_owner(struct meta_store *m, uint64_t owner_id, const char *tag,
+                                        uint64_t before, int limit, struct meta_image *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    if (tag && !str_fits(tag, 1, META_TAG_MAX + 1))
+        return KHO_OK; /* no image can carry such a tag */
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, tag ? ST_IMAGE_LIST_TAG : ST_IMAGE_LIST_OWNER);
+    q_i64(&q, (int64_t)owner_id);
+    if (tag)
+        q_text(&q, tag);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_images(&q, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_image_list_public(struct meta_store *m, uint64_t before, int limit,
+                                         struct meta_image *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_IMAGE_LIST_PUBLIC);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_images(&q, out, n);
+    reader_give(c);
+    return rc;
+}
+
+struct change_args {
+    uint64_t id, owner_id;
+    unsigned mask;
+    struct meta_image *img;
+};
+
+static enum kho_err image_update_w(struct conn *c, void *arg)
+{
+    const struct change_args *a = arg;
+    struct meta_image cur;
+    enum kho_err rc = image_by_id(c, a->id, &cur);
+    if (rc)
+        return rc;
+    if (cur.owner_id != a->owner_id)
+        return KHO_E_NOTFOUND;
+    if (a->mask & META_SET_TITLE)
+        memcpy(cur.title, a->img->title, sizeof(cur.title));
+    if (a->mask & META_SET_TAGS)
+        memcpy(cur.tags, a->img->tags, sizeof(cur.tags));
+    if (a->mask & META_SET_VISIBILITY)
+        cur.visibility = a->img->visibility;
+
+    struct q q = q_begin(c, ST_IMAGE_UPDATE);
+    q_text(&q, cur.title);
+    q_text(&q, cur.tags);
+    q_i64(&q, cur.visibility);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->owner_id);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    if (a->mask & META_SET_TAGS) {
+        rc = tags_write(c, a->owner_id, a->id, cur.tags, true);
+        if (rc)
+            return rc;
+    }
+    *a->img = cur;
+    return KHO_OK;
+}
+
+static enum kho_err sq_image_update(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                    unsigned mask, struct meta_image *img)
+{
+    enum kho_err rc;
+    if (mask & ~(unsigned)(META_SET_TITLE | META_SET_TAGS | META_SET_VISIBILITY))
+        return KHO_E_INVALID;
+    if (mask & META_SET_TITLE) {
+        rc = title_check(img->title);
+        if (rc)
+            return rc;
+    }
+    if (mask & META_SET_TAGS) {
+        rc = tags_check(img->tags);
+        if (rc)
+            return rc;
+    }
+    if ((mask & META_SET_VISIBILITY) && !visibility_ok(img->visibility))
+        return KHO_E_INVALID;
+    struct change_args a = {id, owner_id, mask, img};
+    return write_run(store_of(m), image_update_w, &a);
+}
+
+static enum kho_err image_delete_w(struct conn *c, void *arg)
+{
+    const struct change_args *a = arg;
+    enum kho_err rc = image_by_id(c, a->id, a->img);
+    if (rc)
+        return rc;
+    if (a->img->owner_id != a->owner_id)
+        return KHO_E_NOTFOUND;
+    /* image_tags rows go with it through ON DELETE CASCADE. */
+    struct q q = q_begin(c, ST_IMAGE_DELETE);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->owner_id);
+    return q_exec(&q);
+}
+
+static enum kho_err sq_image_delete(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                    struct meta_image *out)
+{
+    struct change_args a = {id, owner_id, 0, out};
+    return write_run(store_of(m), image_delete_w, &a);
+}
+
+/* ---- store ---- */
+
+static enum kho_err sq_ping(struct meta_store *m)
+{
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_PING);
+    enum kho_err rc = q_row(&q);
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static void store_free(struct sqlite_store *s)
+{
+    for (unsigned i = 0; i < s->nreaders; i++) {
+        conn_close(&s->readers[i]);
+        pthread_mutex_destroy(&s->readers[i].mu);
+    }
+    free(s->readers);
+    /* Last, so closing it checkpoints the WAL into the main file once no reader holds it. */
+    conn_close(&s->writer);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcond);
+    free(s);
+}
+
+static void sq_close(struct meta_store *m)
+{
+    store_free(store_of(m));
+}
+
+static enum kho_err migrate_exec(void *ctx, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(ctx, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        metric_inc(M_DB_ERRORS);
+        log_error("migration sql failed: %s", msg ? msg : sqlite3_errmsg(ctx));
+        sqlite3_free(msg);
+        return KHO_E_BACKEND;
+    }
+    return KHO_OK;
+}
+
+static enum kho_err migrate_query(void *ctx, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ctx, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        log_error("migration query failed: %s", sqlite3_errmsg(ctx));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        metric_inc(M_DB_ERRORS);
+        return KHO_E_BACKEND;
+    }
+    return KHO_OK;
+}
+
+static const struct migrate_driver sqlite_driver = {
+    .exec = migrate_exec,
+    .query_i64 = migrate_query,
+    .begin_sql = "BEGIN IMMEDIATE",
+};
+
+static const struct meta_ops sqlite_ops = {
+    .name = "sqlite",
+    .user_create = sq_user_create,
+    .user_by_name = sq_user_by_name,
+    .user_by_id = sq_user_by_id,
+    .user_usage = sq_user_usage,
+    .session_create = sq_session_create,
+    .session_lookup = sq_session_lookup,
+    .session_delete = sq_session_delete,
+    .image_insert = sq_image_insert,
+    .image_get = sq_image_get,
+    .image_by_sha = sq_image_by_sha,
+    .image_list_owner = sq_image_list_owner,
+    .image_list_public = sq_image_list_public,
+    .image_update = sq_image_update,
+    .image_delete = sq_image_delete,
+    .ping = sq_ping,
+    .close = sq_close,
+};
+
+/* Readers: one per core for the event loops plus a few for stragglers and the workers. */
+static unsigned reader_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = (cpus > 0 ? cpus : 1) + 2;
+    return n > READERS_MAX ? READERS_MAX : (unsigned)n;
+}
+
+enum kho_err sqlite_meta_open(const char *path, struct meta_store **out)
+{
+    struct sqlite_store *s = xcalloc(1, sizeof(*s));
+    s->base.ops = &sqlite_ops;
+    s->wtail = &s->whead;
+    atomic_init(&s->next_reader, 0);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcond, NULL);
+
+    enum kho_err rc = conn_open(&s->writer, path, true);
+    if (rc)
+        goto fail;
+    rc = migrate_run(&sqlite_driver, s->writer.db, meta_migrations);
+    if (rc)
+        goto fail;
+    rc = conn_prepare(&s->writer);
+    if (rc)
+        goto fail;
+
+    unsigned want = reader_count();
+    s->readers = xcalloc(want, sizeof(*s->readers));
+    while (s->nreaders < want) {
+        struct conn *c = &s->readers[s->nreaders++]; /* counted first: store_free closes it */
+        pthread_mutex_init(&c->mu, NULL);
+        rc = conn_open(c, path, false);
+        if (rc)
+            goto fail;
+        rc = conn_prepare(c);
+        if (rc)
+            goto fail;
+    }
+    *out = &s->base;
+    return KHO_OK;
+fail:
+    store_free(s);
+    return rc;
+}

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Runs every test suite against a build directory (unit, fuzz corpus replay, end-to-end) and
+# ends with one summary line "N passed, N failed" over all of them.
+# Usage: tests/run.sh [BUILD_DIR]    (E2E_ARGS are passed on to tests/e2e/run.py)
+set -u
+cd "$(dirname "$0")/.."
+build=${1:-build}
+passed=0
+failed=0
+failed_names=""
+
+# add the counts of a runner's closing "N passed, N failed" line
+count() {
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        failed_names="$failed_names $1(no-summary)"
+        return
+    fi
+    p=${line%% passed*}
+    f=${line#*, }
+    f=${f%% failed*}
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failed_names="$failed_names $1"
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== unit"
+for t in "$build"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    "$t" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    count "$(basename "$t")" "$log"
+    if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$log"; then
+        failed=$((failed + 1)) # crashed after its summary, or before any
+        failed_names="$failed_names $(basename "$t")(exit $rc)"
+    fi
+done
+
+echo "== fuzz corpus replay"
+for t in "$build"/tests/fuzz/replay_*; do
+    [ -x "$t" ] || continue
+    name=${t##*/replay_}
+    if "$t" "tests/fuzz/corpus/fuzz_$name" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   fuzz/$name ($(tail -n 1 "$log"))"
+    else
+        failed=$((failed + 1))
+        failed_names="$failed_names fuzz_$name"
+        cat "$log"
+        echo "FAIL fuzz/$name"
+    fi
+done
+
+echo "== end-to-end"
+# shellcheck disable=SC2086
+KHO_BIN="$build/kho" python3 tests/e2e/run.py ${E2E_ARGS:-} 2>&1 | tee "$log"
+count e2e "$log"
+
+[ -z "$failed_names" ] || echo "failed:$failed_names"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,729 @@
+/* Unit tests for the metadata store: migrations, users, sessions, images, and group commit
+ * under concurrent writers, against a fresh SQLite file per test. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "meta/meta.h"
+#include "meta/migrate.h"
+#include "meta/sqlite.h"
+#include "core/kho.h"
+#include "t.h"
+
+/* ---- helpers ---- */
+
+struct fx {
+    char *dir;
+    char path[600];
+    struct meta_store *m;
+};
+
+static enum kho_err fx_open(struct fx *f)
+{
+    char url[640];
+    snprintf(url, sizeof(url), "sqlite:%s", f->path);
+    return meta_open(url, &f->m);
+}
+
+/* A fresh directory and store; false when either could not be made. */
+static int fx_init(struct fx *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->dir = t_tmpdir();
+    if (!f->dir)
+        return 0;
+    snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
+    return fx_open(f) == KHO_OK;
+}
+
+static void fx_done(struct fx *f)
+{
+    if (f->m)
+        f->m->ops->close(f->m);
+    if (f->dir)
+        t_rmtree(f->dir);
+    free(f->dir);
+}
+
+/* First column of the first row of sql, read straight from the file; -1 on error. */
+static int64_t db_int(const struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int db_exec(const struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static enum kho_err add_user(struct meta_store *m, const char *name, struct meta_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = ids_next(1);
+    snprintf(u->username, sizeof(u->username), "%s", name);
+    snprintf(u->pwhash, sizeof(u->pwhash), "$argon2id$v=19$hash-of-%s", name);
+    return m->ops->user_create(m, u);
+}
+
+static void fake_sha(char out[65], unsigned a, unsigned b)
+{
+    snprintf(out, 65, "%08x%056x", a, b);
+}
+
+/* An image of owner numbered n (its sha derives from owner and n), fields ready to insert. */
+static void fill_image(struct meta_image *img, uint64_t owner, unsigned n, const char *tags,
+                       enum meta_visibility vis)
+{
+    memset(img, 0, sizeof(*img));
+    img->id = ids_next(2);
+    img->owner_id = owner;
+    snprintf(img->title, sizeof(img->title), "image %u", n);
+    snprintf(img->tags, sizeof(img->tags), "%s", tags);
+    img->visibility = vis;
+    snprintf(img->format, sizeof(img->format), "png");
+    img->width = 640;
+    img->height = 480;
+    img->bytes = 1000 + n;
+    fake_sha(img->sha256, (unsigned)(owner & 0xffffffff), n);
+    img->blob_key = img->id;
+}
+
+static enum kho_err add_image(struct meta_store *m, uint64_t owner, unsigned n, const char *tags,
+                              enum meta_visibility vis, struct meta_image *img)
+{
+    fill_image(img, owner, n, tags, vis);
+    return m->ops->image_insert(m, img);
+}
+
+/* A token hash made of one repeated hex digit. */
+static void fill_hash(char out[65], char c)
+{
+    memset(out, c, 64);
+    out[64] = '\0';
+}
+
+/* ---- store and migrations ---- */
+
+static void test_open_urls(void)
+{
+    struct meta_store *m = NULL;
+    CHECK_EQ(meta_open("bogus:x", &m), KHO_E_UNSUPPORTED);
+    CHECK_EQ(meta_open("postgres://kho:secret@db/kho", &m), KHO_E_UNSUPPORTED);
+    CHECK_EQ(meta_open("sqlite:", &m), KHO_E_INVALID);
+    CHECK_EQ(meta_open("sqlite:/nonexistent-kho-dir/x/meta.db", &m), KHO_E_BACKEND);
+    CHECK(m == NULL);
+}
+
+static void test_migrations_apply_once(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    int64_t files = 0;
+    for (const struct embedded_file *e = meta_migrations; e->name; e++)
+        files++;
+    CHECK(files >= 1);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM schema_migrations"), files);
+    CHECK_STR(f.m->ops->name, "sqlite");
+    CHECK_EQ(f.m->ops->ping(f.m), KHO_OK);
+    int64_t applied_at = db_int(&f, "SELECT applied_at FROM schema_migrations WHERE version = 1");
+    CHECK(applied_at > 0);
+    struct meta_user u, got;
+    CHECK_EQ(add_user(f.m, "alice", &u), KHO_OK);
+
+    f.m->ops->close(f.m);
+    f.m = NULL;
+    CHECK_EQ(fx_open(&f), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM schema_migrations"), files);
+    CHECK_EQ(db_int(&f, "SELECT applied_at FROM schema_migrations WHERE version = 1"), applied_at);
+    CHECK_EQ(f.m->ops->user_by_id(f.m, u.id, &got), KHO_OK);
+    CHECK_STR(got.username, "alice");
+    /* Durable settings of the file itself. */
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+    fx_done(&f);
+}
+
+static void test_newer_schema_refused(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    f.m->ops->close(f.m);
+    f.m = NULL;
+    CHECK_EQ(db_exec(&f, "INSERT INTO schema_migrations VALUES (999999, 1)"), SQLITE_OK);
+    CHECK_EQ(fx_open(&f), KHO_E_UNSUPPORTED);
+    CHECK(f.m == NULL);
+    fx_done(&f);
+}
+
+/* A bare driver over one connection, to exercise the runner on its own. */
+static enum kho_err tdrv_exec(void *ctx, const char *sql)
+{
+    return sqlite3_exec(ctx, sql, NULL, NULL, NULL) == SQLITE_OK ? KHO_OK : KHO_E_BACKEND;
+}
+
+static enum kho_err tdrv_query(void *ctx, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    enum kho_err rc = KHO_E_BACKEND;
+    if (sqlite3_prepare_v2(ctx, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = KHO_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const struct migrate_driver tdrv = {tdrv_exec, tdrv_query, "BEGIN IMMEDIATE"};
+
+static int64_t mem_int(sqlite3 *db, const char *sql)
+{
+    int64_t v = -1;
+    return tdrv_query(db, sql, &v) == KHO_OK ? v : -1;
+}
+
+#define MIG(name, sql)                                                                             \
+    {                                                                                              \
+        name, (const unsigned char *)(sql), sizeof(sql) - 1                                        \
+    }
+
+static void test_migrate_runner(void)
+{
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+
+    static const struct embedded_file disorder[] = {
+        MIG("0002-b.sql", "CREATE TABLE b (x)"), MIG("0001-a.sql", "CREATE TABLE a (x)"), {0}};
+    static const struct embedded_file unnumbered[] = {MIG("init.sql", "CREATE TABLE a (x)"), {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, disorder), KHO_E_INVALID);
+    CHECK_EQ(migrate_run(&tdrv, db, unnumbered), KHO_E_INVALID);
+
+    /* The second file fails half-way: its first statement must not survive. */
+    static const struct embedded_file broken[] = {
+        MIG("0001-a.sql", "CREATE TABLE a (x)"),
+        MIG("0002-b.sql", "CREATE TABLE b (x); INSERT INTO nowhere VALUES (1)"),
+        {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, broken), KHO_E_BACKEND);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 0);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'a'"), 1);
+
+    static const struct embedded_file fixed[] = {
+        MIG("0001-a.sql", "CREATE TABLE a (x)"),
+        MIG("0002-b.sql", "CREATE TABLE b (x); INSERT INTO b VALUES (1)"),
+        {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, fixed), KHO_OK);
+    CHECK_EQ(migrate_run(&tdrv, db, fixed), KHO_OK); /* re-running applies nothing twice */
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM b"), 1);
+    /* A build that knows fewer migrations than the database has must not touch it. */
+    static const struct embedded_file older[] = {MIG("0001-a.sql", "CREATE TABLE a (x)"), {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, older), KHO_E_UNSUPPORTED);
+    sqlite3_close(db);
+}
+
+/* ---- users and sessions ---- */
+
+static void test_users(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user u, dup, got;
+    int64_t before = now_ms();
+    CHECK_EQ(add_user(m, "alice", &u), KHO_OK);
+    CHECK(u.created_at >= before && u.created_at <= now_ms());
+
+    CHECK_EQ(add_user(m, "alice", &dup), KHO_E_EXISTS);
+    dup = u;
+    snprintf(dup.username, sizeof(dup.username), "other");
+    CHECK_EQ(m->ops->user_create(m, &dup), KHO_E_EXISTS); /* same id */
+
+    CHECK_EQ(m->ops->user_by_name(m, "alice", &got), KHO_OK);
+    CHECK_EQ(got.id, u.id);
+    CHECK_STR(got.pwhash, u.pwhash);
+    CHECK_EQ(got.created_at, u.created_at);
+    memset(&got, 0, sizeof(got));
+    CHECK_EQ(m->ops->user_by_id(m, u.id, &got), KHO_OK);
+    CHECK_STR(got.username, "alice");
+    CHECK_EQ(m->ops->user_by_name(m, "bob", &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->user_by_id(m, u.id + 1, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->user_by_name(m, "a-name-far-longer-than-thirty-two-bytes", &got),
+             KHO_E_NOTFOUND);
+
+    CHECK_EQ(add_user(m, "", &dup), KHO_E_INVALID);
+    memset(&dup, 0, sizeof(dup));
+    snprintf(dup.username, sizeof(dup.username), "zero");
+    snprintf(dup.pwhash, sizeof(dup.pwhash), "h");
+    CHECK_EQ(m->ops->user_create(m, &dup), KHO_E_INVALID); /* id 0 */
+    fx_done(&f);
+}
+
+static void test_sessions(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user u, got;
+    char csrf[65];
+    CHECK_EQ(add_user(m, "alice", &u), KHO_OK);
+    int64_t now = now_ms();
+    char tok[65], csrf_h[65], other[65];
+    fill_hash(tok, 'a');
+    fill_hash(csrf_h, 'c');
+    CHECK_EQ(m->ops->session_create(m, tok, csrf_h, u.id, now + 60000), KHO_OK);
+    CHECK_EQ(m->ops->session_create(m, tok, csrf_h, u.id, now + 60000), KHO_E_EXISTS);
+    fill_hash(other, 'b');
+    CHECK_EQ(m->ops->session_create(m, other, csrf_h, u.id + 7, now + 60000),
+             KHO_E_NOTFOUND); /* no such user */
+    CHECK_EQ(m->ops->session_create(m, "not-hex", csrf_h, u.id, now + 60000), KHO_E_INVALID);
+
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_OK);
+    CHECK_EQ(got.id, u.id);
+    CHECK_STR(got.username, "alice");
+    CHECK_STR(csrf, csrf_h);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now + 60000, &got, csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, other, now, &got, csrf), KHO_E_NOTFOUND);
+
+    CHECK_EQ(m->ops->session_delete(m, tok), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, tok), KHO_E_NOTFOUND);
+
+    /* An expired row is trimmed by a later login. */
+    fill_hash(other, 'e');
+    CHECK_EQ(m->ops->session_create(m, other, csrf_h, u.id, now - 1), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
+    CHECK_EQ(m->ops->session_create(m, tok, csrf_h, u.id, now + 60000), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_OK);
+    fx_done(&f);
+}
+
+/* ---- images ---- */
+
+static void test_image_insert_dedup_get(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, again, got;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+
+    CHECK_EQ(add_image(m, a.id, 1, "cat,sunset", META_PUBLIC, &img), KHO_OK);
+    CHECK_STR(img.owner_name, "alice");
+    CHECK(img.created_at > 0);
+
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK_EQ(got.owner_id, a.id);
+    CHECK_STR(got.owner_name, "alice");
+    CHECK_STR(got.title, "image 1");
+    CHECK_STR(got.tags, "cat,sunset");
+    CHECK_EQ(got.visibility, META_PUBLIC);
+    CHECK_STR(got.format, "png");
+    CHECK_EQ(got.width, 640);
+    CHECK_EQ(got.height, 480);
+    CHECK_EQ(got.bytes, 1001);
+    CHECK_STR(got.sha256, img.sha256);
+    CHECK_EQ(got.created_at, img.created_at);
+    CHECK_EQ(got.blob_key, img.id);
+
+    memset(&got, 0, sizeof(got));
+    CHECK_EQ(m->ops->image_by_sha(m, a.id, img.sha256, &got), KHO_OK);
+    CHECK_EQ(got.id, img.id);
+    CHECK_EQ(m->ops->image_by_sha(m, b.id, img.sha256, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_get(m, img.id + 1, &got), KHO_E_NOTFOUND);
+
+    /* Same bytes again for the same owner: the first record comes back. */
+    fill_image(&again, a.id, 1, "other", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_EXISTS);
+    CHECK_EQ(again.id, img.id);
+    CHECK_STR(again.tags, "cat,sunset");
+    CHECK_STR(again.owner_name, "alice");
+    /* ...but another owner may store the same bytes. */
+    fill_image(&again, a.id, 1, "", META_PRIVATE);
+    again.owner_id = b.id;
+    CHECK_EQ(m->ops->image_insert(m, &again), KHO_OK);
+    CHECK_STR(again.owner_name, "bob");
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 2);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
+
+    CHECK_EQ(add_image(m, b.id + 99, 2, "", META_PRIVATE, &again), KHO_E_NOTFOUND);
+    fill_image(&again, a.id, 3, "", META_PRIVATE);
+    snprintf(again.sha256, sizeof(again.sha256), "ABC");
+    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    CHECK_EQ(add_image(m, a.id, 4, ",cat", META_PRIVATE, &again), KHO_E_INVALID);
+    CHECK_EQ(
+        add_image(m, a.id, 5, "a-tag-that-is-longer-than-32-bytes-by-far", META_PRIVATE, &again),
+        KHO_E_TOO_LARGE);
+    CHECK_EQ(
+        add_image(m, a.id, 6, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u", META_PRIVATE, &again),
+        KHO_E_TOO_LARGE);
+    CHECK_EQ(add_image(m, a.id, 7, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t", META_PRIVATE, &again),
+             KHO_OK);
+    fill_image(&again, a.id, 8, "", (enum meta_visibility)3);
+    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    fill_image(&again, a.id, 9, "", META_PRIVATE);
+    memset(again.title, 'x', sizeof(again.title)); /* unterminated */
+    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 3);
+    fx_done(&f);
+}
+
+/* Pages through owner's images (tag may be NULL) page rows at a time into ids[]. */
+static int list_all(struct meta_store *m, uint64_t owner, const char *tag, int page, uint64_t *ids,
+                    int cap, int *pages)
+{
+    static struct meta_image out[META_LIST_MAX];
+    uint64_t before = 0;
+    int total = 0, n = 0;
+    *pages = 0;
+    do {
+        enum kho_err rc = tag || owner
+                              ? m->ops->image_list_owner(m, owner, tag, before, page, out, &n)
+                              : m->ops->image_list_public(m, before, page, out, &n);
+        if (rc || total + n > cap)
+            return -1;
+        for (int i = 0; i < n; i++)
+            ids[total++] = out[i].id;
+        if (n)
+            before = out[n - 1].id;
+        (*pages)++;
+    } while (n == page);
+    return total;
+}
+
+static void test_list_owner_pages_and_tags(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, out[META_LIST_MAX];
+    uint64_t want[25], ids[64];
+    int n, pages;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (unsigned i = 0; i < 25; i++) {
+        CHECK_EQ(add_image(m, a.id, i, i % 3 == 0 ? "cat,all" : "all", META_PRIVATE, &img), KHO_OK);
+        want[i] = img.id;
+        CHECK_EQ(add_image(m, b.id, i, "cat", META_PUBLIC, &img), KHO_OK);
+    }
+
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, NULL, 0, 10, out, &n), KHO_OK);
+    CHECK_EQ(n, 10);
+    CHECK_EQ(out[0].id, want[24]);
+    CHECK_EQ(out[9].id, want[15]);
+    CHECK_STR(out[0].owner_name, "alice");
+
+    CHECK_EQ(list_all(m, a.id, NULL, 10, ids, 64, &pages), 25);
+    CHECK_EQ(pages, 3);
+    for (int i = 0; i < 25; i++)
+        CHECK_EQ(ids[i], want[24 - i]);
+
+    CHECK_EQ(list_all(m, a.id, "cat", 4, ids, 64, &pages), 9);
+    CHECK_EQ(pages, 3);
+    for (int i = 0; i < 9; i++)
+        CHECK_EQ(ids[i], want[24 - 3 * i]);
+    CHECK_EQ(list_all(m, a.id, "all", 200, ids, 64, &pages), 25);
+    CHECK_EQ(list_all(m, a.id, "dog", 10, ids, 64, &pages), 0);
+
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, "cat", want[3], 10, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(out[0].id, want[0]);
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, NULL, 0, 0, out, &n), KHO_E_INVALID);
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, NULL, 0, META_LIST_MAX + 1, out, &n),
+             KHO_E_TOO_LARGE);
+    fx_done(&f);
+}
+
+static void test_list_public(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, out[META_LIST_MAX];
+    uint64_t want[20], ids[64];
+    int nwant = 0, n, pages;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (unsigned i = 0; i < 30; i++) {
+        enum meta_visibility vis = (enum meta_visibility)(i % 3);
+        CHECK_EQ(add_image(m, i % 2 ? a.id : b.id, i, "", vis, &img), KHO_OK);
+        if (vis == META_PUBLIC)
+            want[nwant++] = img.id;
+    }
+    CHECK_EQ(nwant, 10);
+    CHECK_EQ(list_all(m, 0, NULL, 3, ids, 64, &pages), 10);
+    CHECK_EQ(pages, 4);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(ids[i], want[9 - i]);
+    CHECK_EQ(m->ops->image_list_public(m, 0, 200, out, &n), KHO_OK);
+    CHECK_EQ(n, 10);
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(out[i].visibility, META_PUBLIC);
+        CHECK_STR(out[i].owner_name, out[i].owner_id == a.id ? "alice" : "bob");
+    }
+    CHECK_EQ(m->ops->image_list_public(m, 0, -1, out, &n), KHO_E_INVALID);
+    fx_done(&f);
+}
+
+static void test_image_update(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, ch, out[4];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "cat,dog", META_PRIVATE, &img), KHO_OK);
+
+    memset(&ch, 0, sizeof(ch));
+    snprintf(ch.title, sizeof(ch.title), "renamed");
+    snprintf(ch.tags, sizeof(ch.tags), "ignored");
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, META_SET_TITLE, &ch), KHO_OK);
+    CHECK_STR(ch.title, "renamed");
+    CHECK_STR(ch.tags, "cat,dog");
+    CHECK_EQ(ch.id, img.id);
+    CHECK_STR(ch.owner_name, "alice");
+    CHECK_STR(ch.sha256, img.sha256);
+
+    snprintf(ch.tags, sizeof(ch.tags), "dog,bird");
+    ch.visibility = META_PUBLIC;
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, META_SET_TAGS | META_SET_VISIBILITY, &ch),
+             KHO_OK);
+    CHECK_STR(ch.title, "renamed");
+    CHECK_STR(ch.tags, "dog,bird");
+    CHECK_EQ(m->ops->image_get(m, img.id, &out[0]), KHO_OK);
+    CHECK_STR(out[0].tags, "dog,bird");
+    CHECK_EQ(out[0].visibility, META_PUBLIC);
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, "cat", 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, "bird", 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(m->ops->image_list_public(m, 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
+
+    snprintf(ch.tags, sizeof(ch.tags), "%s", "");
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, META_SET_TAGS, &ch), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 0);
+
+    /* Someone else's image, or none: nothing changes. */
+    snprintf(ch.title, sizeof(ch.title), "stolen");
+    CHECK_EQ(m->ops->image_update(m, img.id, b.id, META_SET_TITLE, &ch), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_update(m, img.id + 1, a.id, META_SET_TITLE, &ch), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_get(m, img.id, &out[0]), KHO_OK);
+    CHECK_STR(out[0].title, "renamed");
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, 8, &ch), KHO_E_INVALID);
+    ch.visibility = (enum meta_visibility)7;
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, META_SET_VISIBILITY, &ch), KHO_E_INVALID);
+    fx_done(&f);
+}
+
+static void test_image_delete_and_usage(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, keep, out;
+    int64_t count = -1, bytes = -1;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
+    CHECK_EQ(count, 0);
+    CHECK_EQ(bytes, 0);
+    CHECK_EQ(add_image(m, a.id, 1, "cat", META_PUBLIC, &img), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 2, "cat", META_PUBLIC, &keep), KHO_OK);
+    CHECK_EQ(add_image(m, b.id, 3, "", META_PUBLIC, &out), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
+    CHECK_EQ(count, 2);
+    CHECK_EQ(bytes, 1001 + 1002);
+
+    CHECK_EQ(m->ops->image_delete(m, img.id, b.id, &out), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
+    memset(&out, 0, sizeof(out));
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &out), KHO_OK);
+    CHECK_EQ(out.id, img.id);
+    CHECK_EQ(out.blob_key, img.blob_key);
+    CHECK_STR(out.sha256, img.sha256);
+    CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &out), KHO_E_NOTFOUND);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 1);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
+    CHECK_EQ(count, 1);
+    CHECK_EQ(bytes, 1002);
+    /* The same bytes may be uploaded again once deleted. */
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &out), KHO_OK);
+    fx_done(&f);
+}
+
+/* ---- concurrency ---- */
+
+#define WRITERS 8
+#define PER_WRITER 200
+#define DUP_EVERY 20
+
+struct writer_arg {
+    struct meta_store *m;
+    uint64_t owner;
+    int bad; /* number of unexpected results */
+};
+
+/* Inserts PER_WRITER images; every DUP_EVERY-th insert first retries an earlier sha, which must
+ * fail alone (its savepoint) while the writes sharing its transaction commit. */
+static void *writer_main(void *p)
+{
+    struct writer_arg *w = p;
+    struct meta_image img, first;
+    for (unsigned i = 0; i < PER_WRITER; i++) {
+        if (i && i % DUP_EVERY == 0) {
+            fill_image(&img, w->owner, 0, "", META_PRIVATE);
+            if (w->m->ops->image_insert(w->m, &img) != KHO_E_EXISTS || img.id != first.id)
+                w->bad++;
+        }
+        fill_image(&img, w->owner, i, i % 2 ? "odd" : "even", META_PUBLIC);
+        if (w->m->ops->image_insert(w->m, &img) != KHO_OK)
+            w->bad++;
+        if (i == 0)
+            first = img;
+    }
+    return NULL;
+}
+
+struct reader_arg {
+    struct meta_store *m;
+    atomic_int *stop;
+    int bad;
+    long reads;
+};
+
+static void *reader_main(void *p)
+{
+    struct reader_arg *r = p;
+    static _Thread_local struct meta_image out[50];
+    while (!atomic_load(r->stop)) {
+        int n;
+        if (r->m->ops->image_list_public(r->m, 0, 50, out, &n) != KHO_OK)
+            r->bad++;
+        for (int i = 0; i < n; i++) {
+            struct meta_image one;
+            if (r->m->ops->image_get(r->m, out[i].id, &one) != KHO_OK || one.id != out[i].id)
+                r->bad++;
+        }
+        r->reads++;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct writer_arg w[WRITERS];
+    struct reader_arg r[2];
+    pthread_t wt[WRITERS], rt[2];
+    atomic_int stop = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        struct meta_user u;
+        char name[16];
+        snprintf(name, sizeof(name), "user%d", i);
+        CHECK_EQ(add_user(m, name, &u), KHO_OK);
+        w[i] = (struct writer_arg){m, u.id, 0};
+    }
+    uint64_t writes0 = metric_get(M_DB_WRITES), commits0 = metric_get(M_DB_COMMITS);
+    uint64_t errors0 = metric_get(M_DB_ERRORS);
+
+    for (int i = 0; i < 2; i++) {
+        r[i] = (struct reader_arg){m, &stop, 0, 0};
+        CHECK_EQ(pthread_create(&rt[i], NULL, reader_main, &r[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        CHECK_EQ(pthread_create(&wt[i], NULL, writer_main, &w[i]), 0);
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(wt[i], NULL);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rt[i], NULL);
+
+    uint64_t writes = metric_get(M_DB_WRITES) - writes0;
+    uint64_t commits = metric_get(M_DB_COMMITS) - commits0;
+    printf("  %llu writes in %llu commits\n", (unsigned long long)writes,
+           (unsigned long long)commits);
+    for (int i = 0; i < WRITERS; i++)
+        CHECK_EQ(w[i].bad, 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(r[i].bad, 0);
+        CHECK(r[i].reads > 0);
+    }
+    CHECK_EQ(writes, WRITERS * (PER_WRITER + PER_WRITER / DUP_EVERY - 1));
+    CHECK(commits > 0 && commits < writes);
+    CHECK_EQ(metric_get(M_DB_ERRORS), errors0);
+
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), WRITERS * PER_WRITER);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), WRITERS * PER_WRITER);
+    static uint64_t ids[PER_WRITER];
+    int pages;
+    for (int i = 0; i < WRITERS; i++) {
+        int64_t count, bytes;
+        CHECK_EQ(m->ops->user_usage(m, w[i].owner, &count, &bytes), KHO_OK);
+        CHECK_EQ(count, PER_WRITER);
+        CHECK_EQ(list_all(m, w[i].owner, NULL, 64, ids, PER_WRITER, &pages), PER_WRITER);
+        for (int j = 1; j < PER_WRITER; j++)
+            CHECK(ids[j] < ids[j - 1]);
+        CHECK_EQ(list_all(m, w[i].owner, "odd", 64, ids, PER_WRITER, &pages), PER_WRITER / 2);
+    }
+    fx_done(&f);
+}
+
+/* Point lookups run on the event loops: they must stay far below a millisecond. */
+static void test_point_reads_fast(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user u, got;
+    struct meta_image img, out;
+    CHECK_EQ(add_user(m, "alice", &u), KHO_OK);
+    CHECK_EQ(add_image(m, u.id, 1, "cat", META_PUBLIC, &img), KHO_OK);
+    char tok[65], csrf[65];
+    fill_hash(tok, 'a');
+    fill_hash(csrf, 'c');
+    CHECK_EQ(m->ops->session_create(m, tok, csrf, u.id, now_ms() + 60000), KHO_OK);
+    enum { ROUNDS = 20000 };
+    uint64_t t0 = mono_ns();
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
+        CHECK_EQ(m->ops->session_lookup(m, tok, now_ms(), &got, csrf), KHO_OK);
+    }
+    uint64_t per = (mono_ns() - t0) / (2 * ROUNDS);
+    printf("  %llu ns per point read\n", (unsigned long long)per);
+    CHECK(per < 100000);
+    fx_done(&f);
+}
+
+T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
+       T(test_migrate_runner), T(test_users), T(test_sessions), T(test_image_insert_dedup_get),
+       T(test_list_owner_pages_and_tags), T(test_list_public), T(test_image_update),
+       T(test_image_delete_and_usage), T(test_group_commit), T(test_point_reads_fast))
