@@ -30,7 +30,7 @@ trap 'rm -f "$log"' EXIT
 
 echo "== unit"
 for t in "$build"/tests/unit/test_*; do
-    [ -x "$t" ] || continue
+    [ -f "$t" ] && [ -x "$t" ] || continue
     "$t" >"$log" 2>&1
     rc=$?
     cat "$log"
@@ -43,9 +43,9 @@ done
 
 echo "== fuzz corpus replay"
 for t in "$build"/tests/fuzz/replay_*; do
-    [ -x "$t" ] || continue
+    [ -f "$t" ] && [ -x "$t" ] || continue
     name=${t##*/replay_}
-    if "$t" "tests/fuzz/corpus/fuzz_$name" >"$log" 2>&1; then
+    if "$t" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
         passed=$((passed + 1))
         echo "ok   fuzz/$name ($(tail -n 1 "$log"))"
     else

@@ -1,5 +1,5 @@
-/* The blob index (index.h): a big sorted array of packed 20-byte entries plus a small sorted delta
- * array. Keys are time-ordered ids, so inserts land at the end and merging the delta is an append. */
+/* The blob index (index.h): a big sorted array of packed 20-byte entries plus a small sorted
+ * delta array. Keys are time-ordered ids, so inserts land at the end and a merge is an append. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include "core/err.h"
 
-#define INDEX_MAX_VOL 0xffffu                   /* highest volume id a location can name */
+#define INDEX_MAX_VOL 0xffffu                    /* highest volume id a location can name */
 #define INDEX_MAX_OFF ((uint64_t)UINT32_MAX * 8) /* highest record offset (32 GiB volumes) */
-#define INDEX_FLAGS_MASK 0x7fffu                /* flag bits callers may use */
-#define INDEX_MAX_ENTRIES ((size_t)1 << 32)     /* ceiling on keys held */
+#define INDEX_FLAGS_MASK 0x7fffu                 /* flag bits callers may use */
+#define INDEX_MAX_ENTRIES ((size_t)1 << 32)      /* ceiling on keys held */
 
 /* Where a key's record lives. off is the record's byte offset in its volume file and must be a
  * multiple of 8; flags are the caller's own (within INDEX_FLAGS_MASK). */

@@ -412,6 +412,34 @@ static enum kho_err find_next(struct rd *r, uint64_t from, uint64_t end, uint64_
     return KHO_E_NOTFOUND;
 }
 
+/* ---- index walks ---- */
+
+typedef int (*walk_fn)(uint64_t key, const struct index_loc *loc, void *arg);
+
+/* Calls fn for every key of ix in ascending order and returns the first non-zero value fn
+ * returns (0 when none). With lock, keys are copied in batches under the read lock and fn runs
+ * without it, so fn may call into the store. */
+static int index_walk(struct index *ix, bool lock, walk_fn fn, void *arg)
+{
+    uint64_t *keys = xmalloc(SCAN_BATCH * sizeof(*keys)), from = 0;
+    struct index_loc *locs = xmalloc(SCAN_BATCH * sizeof(*locs));
+    size_t n;
+    int stop = 0;
+    do {
+        if (lock)
+            index_rdlock(ix);
+        n = index_scan(ix, from, keys, locs, SCAN_BATCH);
+        if (lock)
+            index_unlock(ix);
+        for (size_t i = 0; i < n && !stop; i++)
+            stop = fn(keys[i], &locs[i], arg);
+        from = n ? keys[n - 1] + 1 : 0;
+    } while (!stop && n == SCAN_BATCH && from != 0);
+    free(keys);
+    free(locs);
+    return stop;
+}
+
 /* ---- the store lock ---- */
 
 static pid_t lock_read_pid(int fd)
@@ -477,8 +505,7 @@ enum kho_err volume_lock_owner(const char *dir, pid_t *pid)
 
 /* Lists the volume ids in dirfd in ascending order; with clean, removes the .tmp files a crash
  * left behind. */
-static enum kho_err list_volumes(int dirfd, const char *dir, bool clean, uint32_t **ids,
-                                 size_t *n)
+static enum kho_err list_volumes(int dirfd, const char *dir, bool clean, uint32_t **ids, size_t *n)
 {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -494,17 +521,17 @@ static enum kho_err list_volumes(int dirfd, const char *dir, bool clean, uint32_
     *n = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len > 4 && !strcmp(de->d_name + len - 4, ".tmp")) {
+        const char *name = de->d_name;
+        size_t digits = strspn(name, "0123456789");
+        if (digits != 8)
+            continue;
+        if (!strcmp(name + 8, ".dat.tmp") || !strcmp(name + 8, ".idx.tmp")) {
             if (clean)
-                unlinkat(dirfd, de->d_name, 0);
+                unlinkat(dirfd, name, 0);
             continue;
         }
-        if (len != 12 || strcmp(de->d_name + 8, ".dat") != 0)
-            continue;
-        char *end;
-        long long id = strtoll(de->d_name, &end, 10);
-        if (end != de->d_name + 8 || id < 1 || id > INDEX_MAX_VOL)
+        long long id = strtoll(name, NULL, 10);
+        if (strcmp(name + 8, ".dat") != 0 || id < 1 || id > INDEX_MAX_VOL)
             continue;
         if (*n == cap) {
             cap += cap / 2;
@@ -629,8 +656,8 @@ struct vstore {
     pthread_cond_t scond;
     uint64_t synced_seq;
     bool syncing;
-    atomic_bool broken; /* an fdatasync failed: what reached the disk is unknown, stop writing */
-    struct ops batch;   /* the ops the current sync leader applies */
+    atomic_bool broken;  /* an fdatasync failed: what reached the disk is unknown, stop writing */
+    struct ops batch;    /* the ops the current sync leader applies */
     pthread_mutex_t cmu; /* one compaction at a time */
 };
 
@@ -869,8 +896,8 @@ static enum kho_err tail_scan(struct vstore *s, struct volume *v, int dat, int i
         rc = wr_flush(&w);
     if (!rc && reindexed) {
         v->idx_size = w.off;
-        log_info("re-indexed %llu records of volume '%s/%s'", (unsigned long long)reindexed,
-                 s->dir, name);
+        log_info("re-indexed %llu records of volume '%s/%s'", (unsigned long long)reindexed, s->dir,
+                 name);
     }
     if (!rc && (reindexed || truncated) && (fdatasync(dat) != 0 || fdatasync(idx) != 0))
         rc = KHO_E_IO;
@@ -895,7 +922,8 @@ static enum kho_err vol_load(struct vstore *s, uint32_t id, bool last)
             close(dat);
         return KHO_E_IO;
     }
-    if (size < SB_SIZE || pread_full(dat, sb, SB_SIZE, 0) || !head_decode(sb, MAGIC_VOL, id, &gen)) {
+    if (size < SB_SIZE || pread_full(dat, sb, SB_SIZE, 0) ||
+        !head_decode(sb, MAGIC_VOL, id, &gen)) {
         log_error("volume '%s/%s' has a bad superblock, run fsck", s->dir, name);
         close(dat);
         return KHO_E_CORRUPT;
@@ -956,23 +984,27 @@ static enum kho_err vol_create(struct vstore *s, uint32_t id, struct volume **ou
     return KHO_OK;
 }
 
+struct account {
+    struct vstore *s;
+    uint64_t *live; /* record bytes of live blobs, by volume id */
+};
+
+static int account_one(uint64_t key, const struct index_loc *loc, void *arg)
+{
+    struct account *a = arg;
+    (void)key;
+    a->live[loc->vol] += reclen(loc->size);
+    a->s->live_bytes += loc->size;
+    return 0;
+}
+
 /* Live bytes per volume are not stored anywhere: they follow from the index, and garbage is
  * whatever the records of a volume hold beyond its live records and tombstones. */
 static void account(struct vstore *s)
 {
     uint64_t *live = xcalloc(s->nvols, sizeof(*live));
-    uint64_t *keys = xmalloc(SCAN_BATCH * sizeof(*keys));
-    struct index_loc *locs = xmalloc(SCAN_BATCH * sizeof(*locs));
-    uint64_t from = 0;
-    size_t n;
-    do {
-        n = index_scan(s->ix, from, keys, locs, SCAN_BATCH);
-        for (size_t i = 0; i < n; i++) {
-            live[locs[i].vol] += reclen(locs[i].size);
-            s->live_bytes += locs[i].size;
-        }
-        from = n ? keys[n - 1] + 1 : 0;
-    } while (n == SCAN_BATCH && from != 0);
+    struct account a = {s, live};
+    index_walk(s->ix, false, account_one, &a);
     for (uint32_t i = 0; i < s->nvols; i++) {
         struct volume *v = s->vols[i];
         if (!v)
@@ -981,8 +1013,6 @@ static void account(struct vstore *s)
         v->garbage[v->gen & LOC_PARITY] = v->size > used ? v->size - used : 0;
     }
     free(live);
-    free(keys);
-    free(locs);
 }
 
 /* Sizes the index for every entry the .idx files hold, so that loading allocates once. */
@@ -1089,8 +1119,8 @@ static enum kho_err make_room(struct vstore *s, uint64_t len)
 
 /* Appends a record (header h, then data) and its .idx entry to the active volume and queues
  * the index change; *seq is what commit_wait waits for, *ns the time spent. */
-static enum kho_err append(struct vstore *s, const struct rhdr *h, const void *data,
-                           uint64_t *seq, uint64_t *ns)
+static enum kho_err append(struct vstore *s, const struct rhdr *h, const void *data, uint64_t *seq,
+                           uint64_t *ns)
 {
     uint8_t hdr[HDR_SIZE], tail[16], ent[IENT_SIZE];
     rhdr_encode(hdr, h);
@@ -1288,8 +1318,7 @@ static void v_release_ref(struct blob_store *b, struct blob_ref *ref)
     ref->pin = NULL;
 }
 
-static enum kho_err v_read(struct blob_store *b, uint64_t key, size_t max, void **data,
-                           size_t *len)
+static enum kho_err v_read(struct blob_store *b, uint64_t key, size_t max, void **data, size_t *len)
 {
     struct vstore *s = vs(b);
     struct index_loc loc;
@@ -1347,26 +1376,21 @@ static enum kho_err v_stat(struct blob_store *b, uint64_t key, uint64_t *len)
     return KHO_OK;
 }
 
+struct iter {
+    blob_iter_fn fn;
+    void *arg;
+};
+
+static int iter_one(uint64_t key, const struct index_loc *loc, void *arg)
+{
+    const struct iter *it = arg;
+    return it->fn(key, loc->size, it->arg);
+}
+
 static enum kho_err v_iterate(struct blob_store *b, blob_iter_fn fn, void *arg)
 {
-    struct vstore *s = vs(b);
-    uint64_t *keys = xmalloc(SCAN_BATCH * sizeof(*keys));
-    struct index_loc *locs = xmalloc(SCAN_BATCH * sizeof(*locs));
-    uint64_t from = 0;
-    size_t n;
-    int stop = 0;
-    do {
-        /* The callback runs without the lock, so it may use the store. */
-        index_rdlock(s->ix);
-        n = index_scan(s->ix, from, keys, locs, SCAN_BATCH);
-        index_unlock(s->ix);
-        for (size_t i = 0; i < n && !stop; i++)
-            stop = fn(keys[i], locs[i].size, arg);
-        from = n ? keys[n - 1] + 1 : 0;
-    } while (!stop && n == SCAN_BATCH && from != 0);
-    free(keys);
-    free(locs);
-    return (enum kho_err)stop;
+    struct iter it = {fn, arg};
+    return (enum kho_err)index_walk(vs(b)->ix, true, iter_one, &it);
 }
 
 static void v_stats(struct blob_store *b, struct blob_stats *out)
@@ -1442,9 +1466,8 @@ static enum kho_err compact_copy(struct vstore *s, struct volume *v, int ndat, i
     uint64_t isize, gen;
     vol_name(name, v->id, "idx");
     int ifd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (ifd < 0 || file_size(ifd, &isize) || isize < SB_SIZE ||
-        pread_full(ifd, head, SB_SIZE, 0) || !head_decode(head, MAGIC_IDX, v->id, &gen) ||
-        gen != v->gen) {
+    if (ifd < 0 || file_size(ifd, &isize) || isize < SB_SIZE || pread_full(ifd, head, SB_SIZE, 0) ||
+        !head_decode(head, MAGIC_IDX, v->id, &gen) || gen != v->gen) {
         log_error("index '%s/%s' does not match its volume, run fsck", s->dir, name);
         if (ifd >= 0)
             close(ifd);
@@ -1649,8 +1672,10 @@ struct fsck {
     bool repair;
     FILE *log;
     struct volume_fsck_report *rep;
-    struct index *ix; /* every volume replayed: key -> newest version (LOC_DAMAGED if damaged) */
-    uint32_t last;    /* the last volume with a good superblock, 0 when none */
+    struct index *ix;  /* every volume replayed: key -> newest version (LOC_DAMAGED if damaged) */
+    uint32_t last;     /* the last volume with a good superblock, 0 when none */
+    uint64_t *damaged; /* keys whose newest version is damaged, found by fsck_finish */
+    size_t ndamaged, damaged_cap;
 };
 
 /* A damaged stretch of a volume, from a record start to the next intact record. */
@@ -1706,7 +1731,7 @@ static enum kho_err quarantine(struct fsck *c, uint32_t id, int dat, const struc
         return KHO_E_IO;
     }
     int qd = openat(c->dirfd, "quarantine", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    snprintf(name, sizeof(name), "%08u-%llu-%016llx.bin", id, (unsigned long long)b->start,
+    snprintf(name, sizeof(name), "%08u-%llu-%llu.bin", id, (unsigned long long)b->start,
              (unsigned long long)b->key);
     int fd = qd < 0 ? -1 : openat(qd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     enum kho_err rc = fd < 0 ? KHO_E_IO : KHO_OK;
@@ -1847,8 +1872,8 @@ static enum kho_err fsck_index(struct fsck *c, uint32_t id, uint64_t gen, const 
 /* Scans volume id's records into exp (the entries its .idx should hold) and bad (damage), and
  * replays them into c->ix. *torn gets where a torn tail starts (the file size if none). */
 static enum kho_err fsck_scan(struct fsck *c, uint32_t id, int dat, uint64_t size,
-                              struct ient **exp, size_t *nexp, struct stretch **bad,
-                              size_t *nbad, uint64_t *torn)
+                              struct ient **exp, size_t *nexp, struct stretch **bad, size_t *nbad,
+                              uint64_t *torn)
 {
     struct rd r;
     enum kho_err rc = KHO_OK;
@@ -1939,7 +1964,8 @@ static enum kho_err fsck_volume(struct fsck *c, uint32_t id)
         return KHO_E_IO;
     }
     rep->volumes++;
-    if (size < SB_SIZE || pread_full(dat, sb, SB_SIZE, 0) || !head_decode(sb, MAGIC_VOL, id, &gen)) {
+    if (size < SB_SIZE || pread_full(dat, sb, SB_SIZE, 0) ||
+        !head_decode(sb, MAGIC_VOL, id, &gen)) {
         problem(c, "%s: bad superblock, volume left alone", name);
         rep->bytes += size;
         close(dat);
@@ -1997,9 +2023,8 @@ static enum kho_err fsck_bury(struct fsck *c, const uint64_t *keys, size_t n)
     vol_name(iname, c->last, "idx");
     int dat = openat(c->dirfd, dname, O_RDWR | O_CLOEXEC);
     int idx = openat(c->dirfd, iname, O_RDWR | O_CLOEXEC);
-    enum kho_err rc = dat < 0 || idx < 0 || file_size(dat, &dsize) || file_size(idx, &isize)
-                          ? KHO_E_IO
-                          : KHO_OK;
+    enum kho_err rc =
+        dat < 0 || idx < 0 || file_size(dat, &dsize) || file_size(idx, &isize) ? KHO_E_IO : KHO_OK;
     struct wr wd, wi;
     wr_init(&wd, dat, dsize);
     wr_init(&wi, idx, isize);
@@ -2033,35 +2058,28 @@ static enum kho_err fsck_bury(struct fsck *c, const uint64_t *keys, size_t n)
     return rc;
 }
 
+static int fsck_count(uint64_t key, const struct index_loc *loc, void *arg)
+{
+    struct fsck *c = arg;
+    if (!(loc->flags & LOC_DAMAGED)) {
+        c->rep->live++;
+        return 0;
+    }
+    if (c->ndamaged == c->damaged_cap) { /* at most one per damaged stretch */
+        c->damaged_cap = c->damaged_cap ? c->damaged_cap + c->damaged_cap / 2 : 16;
+        c->damaged = xrealloc(c->damaged, c->damaged_cap * sizeof(*c->damaged));
+    }
+    c->damaged[c->ndamaged++] = key;
+    return 0;
+}
+
 /* Counts the keys a reopened store would serve and, when repairing, buries damaged ones. */
 static enum kho_err fsck_finish(struct fsck *c)
 {
-    uint64_t *keys = xmalloc(SCAN_BATCH * sizeof(*keys));
-    struct index_loc *locs = xmalloc(SCAN_BATCH * sizeof(*locs));
-    uint64_t *damaged = NULL, from = 0;
-    size_t n, ndamaged = 0, cap = 0;
-    do {
-        n = index_scan(c->ix, from, keys, locs, SCAN_BATCH);
-        for (size_t i = 0; i < n; i++) {
-            if (!(locs[i].flags & LOC_DAMAGED)) {
-                c->rep->live++;
-                continue;
-            }
-            if (ndamaged == cap) { /* at most one per damaged stretch */
-                cap = cap ? cap + cap / 2 : 16;
-                damaged = xrealloc(damaged, cap * sizeof(*damaged));
-            }
-            damaged[ndamaged++] = keys[i];
-        }
-        from = n ? keys[n - 1] + 1 : 0;
-    } while (n == SCAN_BATCH && from != 0);
-    enum kho_err rc = KHO_OK;
-    if (c->repair && ndamaged && c->last)
-        rc = fsck_bury(c, damaged, ndamaged);
-    free(keys);
-    free(locs);
-    free(damaged);
-    return rc;
+    index_walk(c->ix, false, fsck_count, c);
+    if (c->repair && c->ndamaged && c->last)
+        return fsck_bury(c, c->damaged, c->ndamaged);
+    return KHO_OK;
 }
 
 enum kho_err volume_fsck(const char *dir, bool repair, struct volume_fsck_report *out, FILE *log)
@@ -2092,6 +2110,7 @@ enum kho_err volume_fsck(const char *dir, bool repair, struct volume_fsck_report
     if (log)
         fflush(log);
     free(ids);
+    free(c.damaged);
     index_free(c.ix);
     close(lockfd);
     close(dirfd);

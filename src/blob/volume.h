@@ -53,12 +53,12 @@ struct volume_fsck_report {
 
 /* Check every record of every volume in dir against its checksum and structure, and every index
  * entry against its record, writing one line per problem to log. With repair, damaged records are
- * copied to DIR/quarantine/VVVVVVVV-OFFSET-KEY.bin and overwritten in place by a filler, keys
- * whose newest version was damaged get a tombstone in the last volume (so older versions do not
- * come back), torn tails are truncated and disagreeing .idx files rebuilt. A bad superblock is
- * reported and left alone. Takes the store's lock: KHO_E_BUSY when the store is open elsewhere,
- * KHO_E_NOTFOUND when dir does not exist, KHO_E_IO on system errors. KHO_OK means the check ran;
- * out->problems tells whether it found anything. */
+ * copied to DIR/quarantine/VVVVVVVV-OFFSET-KEY.bin (decimal offset and key) and overwritten in
+ * place by a filler, keys whose newest version was damaged get a tombstone in the last volume (so
+ * older versions do not come back), torn tails are truncated and disagreeing .idx files rebuilt. A
+ * bad superblock is reported and left alone. Takes the store's lock: KHO_E_BUSY when the store is
+ * open elsewhere, KHO_E_NOTFOUND when dir does not exist, KHO_E_IO on system errors. KHO_OK means
+ * the check ran; out->problems tells whether it found anything. */
 enum kho_err volume_fsck(const char *dir, bool repair, struct volume_fsck_report *out, FILE *log);
 
 #endif

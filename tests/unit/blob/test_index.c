@@ -170,8 +170,8 @@ static void test_limits(void)
     l = (struct index_loc){.off = 8, .vol = 1, .flags = 0x8000};
     CHECK_EQ(index_put(ix, 1, &l), KHO_E_INVALID);
     CHECK_EQ(index_count(ix), 0);
-    l = (struct index_loc){.off = INDEX_MAX_OFF, .vol = INDEX_MAX_VOL, .size = UINT32_MAX,
-                           .flags = INDEX_FLAGS_MASK};
+    l = (struct index_loc){
+        .off = INDEX_MAX_OFF, .vol = INDEX_MAX_VOL, .size = UINT32_MAX, .flags = INDEX_FLAGS_MASK};
     CHECK_EQ(index_put(ix, UINT64_MAX, &l), KHO_OK);
     struct index_loc got;
     CHECK(index_get(ix, UINT64_MAX, &got));

@@ -111,7 +111,7 @@ static bool poke(const char *dir, uint32_t vol, const char *ext, long long off, 
 static bool flip_byte(const char *dir, uint32_t vol, long long off)
 {
     char p[600];
-    uint8_t b;
+    uint8_t b = 0;
     path_of(p, sizeof(p), dir, vol, "dat");
     int fd = open(p, O_RDWR);
     bool ok = fd >= 0 && pread(fd, &b, 1, off) == 1;
@@ -434,11 +434,11 @@ static void test_fsck_quarantine(void)
     CHECK_EQ(volume_fsck(dir, true, &rep, NULL), KHO_OK);
     CHECK_EQ(rep.corrupt, 2);
     CHECK(rep.repaired >= 3);
-    snprintf(p, sizeof(p), "%s/quarantine/00000001-%lld-%016llx.bin", dir, r2, 2ULL);
+    snprintf(p, sizeof(p), "%s/quarantine/00000001-%lld-%llu.bin", dir, r2, 2ULL);
     struct stat st;
     CHECK_EQ(stat(p, &st), 0);
     CHECK_EQ(st.st_size, (long long)reclen(1000));
-    snprintf(p, sizeof(p), "%s/quarantine/00000001-%lld-%016llx.bin", dir, r6, 3ULL);
+    snprintf(p, sizeof(p), "%s/quarantine/00000001-%lld-%llu.bin", dir, r6, 3ULL);
     CHECK_EQ(stat(p, &st), 0);
 
     CHECK_EQ(volume_fsck(dir, false, &rep, NULL), KHO_OK);
@@ -517,7 +517,9 @@ static void *churn_main(void *arg)
 static bool all_intact(struct blob_store *s, const struct churn *c)
 {
     for (uint64_t k = 1; k <= 300; k++) {
-        bool ok = k % 3 == 0 ? holds(s, k, 0, 4000) : k % 3 == 1 ? gone(s, k) : holds(s, k, 1, 2500);
+        bool ok = k % 3 == 0   ? holds(s, k, 0, 4000)
+                  : k % 3 == 1 ? gone(s, k)
+                               : holds(s, k, 1, 2500);
         if (!ok)
             return false;
     }
@@ -660,6 +662,5 @@ static void test_lock(void)
 
 T_MAIN("volume", T(test_basic_ops), T(test_open_errors), T(test_overwrite), T(test_restart),
        T(test_rollover), T(test_torn_tail), T(test_reindex_after_idx_entries),
-       T(test_idx_missing_or_stale), T(test_damage_before_intact_records),
-       T(test_fsck_quarantine), T(test_fsck_index), T(test_compaction_under_load),
-       T(test_group_commit), T(test_lock))
+       T(test_idx_missing_or_stale), T(test_damage_before_intact_records), T(test_fsck_quarantine),
+       T(test_fsck_index), T(test_compaction_under_load), T(test_group_commit), T(test_lock))
