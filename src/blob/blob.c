@@ -19,7 +19,7 @@ enum kho_err blob_open(const char *url, uint64_t volume_max_bytes, struct blob_s
     *out = NULL;
     const char *colon = strchr(url, ':');
     if (!colon || colon == url || colon[1] == '\0') {
-        log_error("blob store '%s' is not of the form scheme:location", url);
+        log_error("the blob store setting is not of the form scheme:location");
         return KHO_E_INVALID;
     }
     size_t n = (size_t)(colon - url);

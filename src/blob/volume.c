@@ -212,8 +212,10 @@ static enum kho_err mkdir_p(const char *path)
 {
     char tmp[4096];
     size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(tmp))
+    if (n == 0 || n >= sizeof(tmp)) {
+        log_error("store path '%.64s' is empty or too long", path);
         return KHO_E_INVALID;
+    }
     memcpy(tmp, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (tmp[i] != '/' && tmp[i] != '\0')

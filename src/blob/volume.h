@@ -58,7 +58,7 @@ struct volume_fsck_report {
  * older versions do not come back), torn tails are truncated and disagreeing .idx files rebuilt. A
  * bad superblock is reported and left alone. Takes the store's lock: KHO_E_BUSY when the store is
  * open elsewhere, KHO_E_NOTFOUND when dir does not exist, KHO_E_IO on system errors. KHO_OK means
- * the check ran; out->problems tells whether it found anything. */
+ * the check ran; out->problems tells whether it found anything. log may be NULL. */
 enum kho_err volume_fsck(const char *dir, bool repair, struct volume_fsck_report *out, FILE *log);
 
 #endif
