@@ -110,6 +110,8 @@ start_nginx() {
 rm -rf "$run"
 mkdir -p "$run/get" "$run/upload" "$run/www/i" "$run/dav"
 : >"$run/notes.txt"
+# Other work on the machine skews every figure; the load average tells the reader if there was.
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/notes.txt"
 
 bash "$here/corpus.sh"
 corpus=$out/corpus
@@ -124,7 +126,7 @@ fi
 if ((kho_ok)); then
     ninja -C "$build" kho >>"$run/build.log" 2>&1 || kho_ok=0
 fi
-if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench/blobbench:'; then
+if ninja -C "$build" -t targets all 2>/dev/null | grep "^bench/blobbench:" >/dev/null; then
     ninja -C "$build" bench/blobbench >>"$run/build.log" 2>&1 ||
         echo "blobbench: the build failed (see $run/build.log)" >>"$run/notes.txt"
 fi
@@ -184,7 +186,7 @@ for c in $conns_list; do
 done
 
 # Uploads: the first 200 corpus files, each sent many times under a unique COM segment.
-cut -f2 "$run/ids.tsv" | head -n 200 >"$run/upload/files.txt"
+head -n 200 "$run/ids.tsv" | cut -f2 >"$run/upload/files.txt"
 up_threads=$((upload_conns > 1 ? 2 : 1))
 upload_round() {
     local s=$1 file=$2 dur=$3 nonce=$4
@@ -217,6 +219,7 @@ for ((r = 1; r <= rounds; r++)); do
     done
 done
 ((kho_ok)) && metrics "$run/upload/metrics.after"
+echo "load average after the servers' runs: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/notes.txt"
 stop_all
 # The stores hold gigabytes by now; the logs and results stay.
 rm -rf "$run/kho-data" "$run/www" "$run/dav"

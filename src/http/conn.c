@@ -20,7 +20,7 @@
 #include "http/router.h"
 #include "core/kho.h"
 
-/* Bytes read ahead of the parser: enough for a head plus a slice of body. */
+/* Bytes read ahead of the parser: a slice of body, and never less than a whole head. */
 #define READ_HIGH_WATER (256 * 1024)
 #define REQ_ARENA_LIMIT (8u << 20)
 #define LINGER_SECONDS 2
@@ -113,7 +113,8 @@ void conn_new(struct loop *l, evutil_socket_t fd, const struct sockaddr *sa, int
     /* large single writes let sendfile push a whole photo per call (the 16 KiB default costs
      * about 3x in throughput) */
     bufferevent_set_max_single_write(c->bev, 1 << 20);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+    size_t high = (size_t)l->app->cfg->max_header_bytes + 1;
+    bufferevent_setwatermark(c->bev, EV_READ, 0, high > READ_HIGH_WATER ? high : READ_HIGH_WATER);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     c->next = l->conns;
     if (l->conns)
