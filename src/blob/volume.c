@@ -1263,14 +1263,20 @@ static enum kho_err v_put(struct blob_store *b, uint64_t key, const void *data, 
     return rc;
 }
 
+/* key's location under the read lock; false when absent. */
+static bool lookup(struct vstore *s, uint64_t key, struct index_loc *loc)
+{
+    index_rdlock(s->ix);
+    bool found = index_get(s->ix, key, loc);
+    index_unlock(s->ix);
+    return found;
+}
+
 static enum kho_err v_del(struct blob_store *b, uint64_t key)
 {
     struct vstore *s = vs(b);
     struct index_loc loc;
-    index_rdlock(s->ix);
-    bool found = index_get(s->ix, key, &loc);
-    index_unlock(s->ix);
-    if (!found)
+    if (!lookup(s, key, &loc))
         return KHO_E_NOTFOUND;
     struct rhdr h = {.flags = REC_TOMB, .key = key, .size = 0, .ms = (uint64_t)now_ms()};
     uint64_t seq, ns;
@@ -1367,12 +1373,8 @@ static enum kho_err v_read(struct blob_store *b, uint64_t key, size_t max, void 
 
 static enum kho_err v_stat(struct blob_store *b, uint64_t key, uint64_t *len)
 {
-    struct vstore *s = vs(b);
     struct index_loc loc;
-    index_rdlock(s->ix);
-    bool found = index_get(s->ix, key, &loc);
-    index_unlock(s->ix);
-    if (!found)
+    if (!lookup(vs(b), key, &loc))
         return KHO_E_NOTFOUND;
     *len = loc.size;
     return KHO_OK;

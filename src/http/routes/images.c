@@ -410,37 +410,34 @@ static enum kho_err page_json(struct req *r, const struct page *p, struct meta_i
     return resp_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
 }
 
-static enum kho_err images_list(struct req *r)
+/* One page of the caller's own images (mine) or of the public feed. */
+static enum kho_err list_page(struct req *r, bool mine)
 {
     struct page p;
-    enum kho_err rc = read_page(r, &p, true);
+    enum kho_err rc = read_page(r, &p, mine);
     if (rc)
         return rc;
     struct meta_image *rows = arena_alloc(&r->arena, sizeof(*rows) * (size_t)(p.limit + 1));
     if (!rows)
         return KHO_E_NOMEM;
     int n = 0;
-    rc = r->app->meta->ops->image_list_owner(r->app->meta, r->user.id, p.tag, p.before,
-                                             p.limit + 1, rows, &n);
+    const struct meta_ops *ops = r->app->meta->ops;
+    rc = mine ? ops->image_list_owner(r->app->meta, r->user.id, p.tag, p.before, p.limit + 1,
+                                      rows, &n)
+              : ops->image_list_public(r->app->meta, p.before, p.limit + 1, rows, &n);
     if (rc)
         return rc;
     return page_json(r, &p, rows, n);
 }
 
+static enum kho_err images_list(struct req *r)
+{
+    return list_page(r, true);
+}
+
 static enum kho_err images_explore(struct req *r)
 {
-    struct page p;
-    enum kho_err rc = read_page(r, &p, false);
-    if (rc)
-        return rc;
-    struct meta_image *rows = arena_alloc(&r->arena, sizeof(*rows) * (size_t)(p.limit + 1));
-    if (!rows)
-        return KHO_E_NOMEM;
-    int n = 0;
-    rc = r->app->meta->ops->image_list_public(r->app->meta, p.before, p.limit + 1, rows, &n);
-    if (rc)
-        return rc;
-    return page_json(r, &p, rows, n);
+    return list_page(r, false);
 }
 
 /* ---- edit and delete ---- */

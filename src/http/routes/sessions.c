@@ -84,10 +84,8 @@ static enum kho_err login_work(struct req *r)
 
 static enum kho_err sessions_create(struct req *r)
 {
-    struct credentials *c = arena_calloc(&r->arena, sizeof(*c));
-    if (!c)
-        return KHO_E_NOMEM;
-    enum kho_err rc = users_read_credentials(r, c);
+    struct credentials *c;
+    enum kho_err rc = users_read_credentials(r, &c);
     if (rc)
         return rc;
     /* refuse before hashing anything: the limiter is what keeps guessing expensive */

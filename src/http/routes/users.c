@@ -19,9 +19,12 @@ static bool valid_username(const char *s, size_t n)
     return true;
 }
 
-enum kho_err users_read_credentials(struct req *r, struct credentials *c)
+enum kho_err users_read_credentials(struct req *r, struct credentials **out)
 {
     json_t *body;
+    struct credentials *c = arena_calloc(&r->arena, sizeof(*c));
+    if (!c)
+        return KHO_E_NOMEM;
     enum kho_err rc = req_json_body(r, &body);
     if (rc)
         return rc;
@@ -34,6 +37,7 @@ enum kho_err users_read_credentials(struct req *r, struct credentials *c)
     c->username_len = json_string_length(u);
     c->password = json_string_value(p);
     c->password_len = json_string_length(p);
+    *out = c;
     return KHO_OK;
 }
 
@@ -62,18 +66,13 @@ static enum kho_err register_work(struct req *r)
         return req_fail(r, rc, "username_taken", "the username '%s' is taken", u.username);
     if (rc)
         return rc;
-    char loc[64];
-    snprintf(loc, sizeof(loc), "/api/v1/users/%llu", (unsigned long long)u.id);
-    resp_header(r, "Location", loc);
     return resp_json(r, 201, view_user(&u));
 }
 
 static enum kho_err users_create(struct req *r)
 {
-    struct credentials *c = arena_calloc(&r->arena, sizeof(*c));
-    if (!c)
-        return KHO_E_NOMEM;
-    enum kho_err rc = users_read_credentials(r, c);
+    struct credentials *c;
+    enum kho_err rc = users_read_credentials(r, &c);
     if (rc)
         return rc;
     if (strlen(c->username) != c->username_len || !valid_username(c->username, c->username_len))
