@@ -20,21 +20,25 @@ GET_SERVERS = (("kho", "kho"), ("nginx-tp", "nginx, tuned for throughput"),
 UPLOAD_SERVERS = (("kho", "kho POST (validated, fsynced)"),
                   ("nginx", "nginx WebDAV PUT (no validation, no fsync)"))
 TICKS = os.sysconf("SC_CLK_TCK")
+OTHER_LIMIT = 0.1  # cores taken by other processes or steal before a table is flagged
 
 
 def load_run(path):
     """One wrk result file -> dict from its BENCH line plus cpu_ticks."""
     res = None
-    ticks = None
+    extra = {}
     with open(path) as f:
         for line in f:
             if line.startswith("BENCH "):
                 res = json.loads(line[6:])
-            elif line.startswith("CPU_TICKS "):
-                ticks = int(line.split()[1])
+            elif line.startswith(("CPU_TICKS ", "MACHINE_TICKS ", "WRK_CPU ")):
+                key, *values = line.split()
+                extra[key] = [float(v) for v in values]
     if res is None:
         sys.exit("report: no BENCH line in %s (did wrk fail?)" % path)
-    res["cpu_ticks"] = ticks
+    res["cpu_ticks"] = extra.get("CPU_TICKS", [None])[0]
+    res["machine_ticks"] = extra.get("MACHINE_TICKS")
+    res["wrk_cpu"] = sum(extra["WRK_CPU"]) if "WRK_CPU" in extra else None
     res["rate"] = res["requests"] / (res["duration_us"] / 1e6)
     return res
 
@@ -63,6 +67,7 @@ def summarize(runs, good_statuses=None):
     if requests and None not in ticks:
         cpu_us = sum(ticks) / TICKS * 1e6 / requests
     return {
+        "cores": cores(runs),
         "rate": statistics.median(r["rate"] for r in runs),
         "mbps": statistics.median(r["bytes_in"] / r["duration_us"] for r in runs),
         "p50": statistics.median(r["latency_us"]["p50"] for r in runs) / 1000,
@@ -71,6 +76,43 @@ def summarize(runs, good_statuses=None):
         "errors": errors,
         "requests": requests,
     }
+
+
+def cores(runs):
+    """Mean cores used during the runs by the server, wrk, other processes and the hypervisor
+    (steal); None when a run lacks the figures."""
+    if any(r["cpu_ticks"] is None or r["machine_ticks"] is None or r["wrk_cpu"] is None
+           for r in runs):
+        return None
+    seconds = sum(r["duration_us"] for r in runs) / 1e6
+    server = sum(r["cpu_ticks"] for r in runs) / TICKS
+    busy = sum(r["machine_ticks"][0] for r in runs) / TICKS
+    steal = sum(r["machine_ticks"][1] for r in runs) / TICKS
+    wrk = sum(r["wrk_cpu"] for r in runs)
+    return {"server": server / seconds, "wrk": wrk / seconds,
+            "other": max(0.0, busy - server - wrk) / seconds, "steal": steal / seconds}
+
+
+def core_lines(summaries, labels):
+    """One line on how the cores were shared, and a warning when other work disturbed it."""
+    parts = []
+    disturbed = []
+    for key, label in labels:
+        c = summaries[key] and summaries[key]["cores"]
+        if not c:
+            continue
+        parts.append("%s: server %.2f, wrk %.2f, other %.2f, steal %.2f" % (
+            key, c["server"], c["wrk"], c["other"], c["steal"]))
+        if c["other"] + c["steal"] > OTHER_LIMIT:
+            disturbed.append(key)
+    if not parts:
+        return []
+    lines = ["", "Cores used during the runs (of %d): %s." % (os.cpu_count(), "; ".join(parts))]
+    if disturbed:
+        lines.append("WARNING: other processes or the hypervisor took more than %.1f core "
+                     "during the runs of %s: those figures are disturbed." % (
+                         OTHER_LIMIT, ", ".join(disturbed)))
+    return lines
 
 
 def fmt(v, spec):
@@ -145,6 +187,7 @@ def get_section(run_dir):
                          ratio(k["p99"], p["p99"]), ratio(k["cpu_us"], p["cpu_us"]), ""])
         lines += table(["server", "req/s", "MB/s", "p50 ms", "p99 ms", "server CPU µs/req",
                         "errors"], rows)
+        lines += core_lines(s, GET_SERVERS)
         if k is not None and s["nginx-tp"] is not None:
             r = k["rate"] / s["nginx-tp"]["rate"]
             lines += ["", "Targets: req/s >= 1.0x nginx-throughput: %.2fx (%s); p99 < 2 ms: "
@@ -178,6 +221,7 @@ def upload_section(run_dir):
     lines = ["", "## Durable uploads: %.0f KB JPEG bodies, each unique" % (mean_body / 1000), ""]
     lines += table(["server", "uploads/s", "MB/s", "p50 ms", "p99 ms",
                     "server CPU µs/upload", "errors"], rows)
+    lines += core_lines(s, UPLOAD_SERVERS)
     if k is not None and n is not None:
         r = k["rate"] / n["rate"]
         lines += ["", "Target: kho >= 0.5x nginx PUT: %.2fx (%s). nginx neither validates the "
@@ -204,7 +248,8 @@ def stage_lines(d):
         known += 1
         cells.append("%.0f" % us)
     cells.append("%.0f" % total if known else "n/a")
-    lines = ["kho upload stages, mean µs per upload (from /metrics, %s uploads):" % (
+    lines = ["kho upload stages: mean µs per upload spent inside each stage (from /metrics, "
+             "%s uploads):" % (
         "%.0f" % uploads if uploads > 0 else "no kho_uploads_total"), ""]
     lines += table(list(STAGES) + ["total"], [cells])
     dedups = after.get("kho_upload_dedups_total", 0) - before.get("kho_upload_dedups_total", 0)

@@ -9,7 +9,7 @@ repo=$(cd "$here/.." && pwd)
 out=${BENCH_OUT:-$here/out}
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
-conns_list=${BENCH_CONNS:-8 32}
+conns_list=${BENCH_CONNS:-1 8 32}
 upload_conns=${BENCH_UPLOAD_CONNS:-16}
 warmup=${BENCH_WARMUP:-2}
 build=${BENCH_BUILD_DIR:-$repo/build-bench}
@@ -30,6 +30,7 @@ done
 for c in $conns_list; do
     [[ $c =~ ^[0-9]+$ && $c -gt 0 ]] || die "BENCH_CONNS must list positive integers, not '$c'"
 done
+[[ -x /usr/bin/time ]] || die "GNU time (/usr/bin/time) not found (run scripts/deps.sh bench)"
 for tool in wrk nginx curl python3 vips; do
     command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/deps.sh bench)"
 done
@@ -80,14 +81,30 @@ cpu_ticks() {
     echo "$sum"
 }
 
+# Busy and stolen clock ticks of the whole machine (/proc/stat), to tell how much of the cores
+# went to neither the server nor wrk.
+machine_ticks() {
+    local user nice system irq softirq steal
+    # Fields: cpu user nice system idle iowait irq softirq steal ...
+    read -r _ user nice system _ _ irq softirq steal _ </proc/stat
+    echo "$((user + nice + system + irq + softirq)) $steal"
+}
+
 # bench_wrk SERVER_PID RESULT_FILE WRK_ARGS...: one measured wrk run; the result file gets wrk's
-# report and the server's CPU ticks spent during it.
+# report, the server's CPU ticks, the machine's busy and stolen ticks and wrk's own CPU time.
 bench_wrk() {
-    local pid=$1 file=$2 before
+    local pid=$1 file=$2 before m0 m1
     shift 2
     before=$(cpu_ticks "$pid")
-    wrk --timeout 10s "$@" >"$file"
-    echo "CPU_TICKS $(($(cpu_ticks "$pid") - before))" >>"$file"
+    read -r -a m0 <<<"$(machine_ticks)"
+    /usr/bin/time -f 'WRK_CPU %U %S' -o "$file.time" wrk --timeout 10s "$@" >"$file"
+    read -r -a m1 <<<"$(machine_ticks)"
+    {
+        echo "CPU_TICKS $(($(cpu_ticks "$pid") - before))"
+        echo "MACHINE_TICKS $((m1[0] - m0[0])) $((m1[1] - m0[1]))"
+        cat "$file.time"
+    } >>"$file"
+    rm -f "$file.time"
 }
 
 start_nginx() {
@@ -110,8 +127,6 @@ start_nginx() {
 rm -rf "$run"
 mkdir -p "$run/get" "$run/upload" "$run/www/i" "$run/dav"
 : >"$run/notes.txt"
-# Other work on the machine skews every figure; the load average tells the reader if there was.
-echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/notes.txt"
 
 bash "$here/corpus.sh"
 corpus=$out/corpus
@@ -165,6 +180,8 @@ start_nginx nginx-lat off
 
 servers=(nginx-tp nginx-lat)
 ((kho_ok)) && servers=(kho nginx-tp nginx-lat)
+# Writes left by the set-up would otherwise be flushed by kernel threads during the first runs.
+sync
 export BENCH_LUA_DIR=$here
 
 for c in $conns_list; do
@@ -198,8 +215,10 @@ upload_round() {
         bench_wrk "${pid[nginx-tp]}" "$file" -t"$up_threads" -c"$upload_conns" -d"$dur" \
             --latency -s "$here/upload.lua" "http://127.0.0.1:${port[nginx-tp]}" -- dav \
             "$run/upload/files.txt" "$nonce"
-        # Outside the measured time, so that the disk does not fill over many rounds.
+        # Outside the measured time, so that the disk does not fill over many rounds, and
+        # flushed so that the next run does not pay for this one's writeback.
         rm -rf "${run:?}/dav/$nonce"
+        sync
     fi
 }
 up_servers=(nginx)
@@ -219,7 +238,6 @@ for ((r = 1; r <= rounds; r++)); do
     done
 done
 ((kho_ok)) && metrics "$run/upload/metrics.after"
-echo "load average after the servers' runs: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/notes.txt"
 stop_all
 # The stores hold gigabytes by now; the logs and results stay.
 rm -rf "$run/kho-data" "$run/www" "$run/dav"
@@ -228,7 +246,7 @@ rm -rf "$run/kho-data" "$run/www" "$run/dav"
 blobbench=$build/bench/blobbench
 if [[ -x $blobbench ]]; then
     say "blobbench with $blob_count blobs"
-    (cd "$run" && timeout 600 "$blobbench" "$blob_count") >"$run/blobbench.txt" 2>&1 ||
+    TMPDIR=$run timeout 600 "$blobbench" "$blob_count" >"$run/blobbench.txt" 2>&1 ||
         echo "blobbench: exited with status $? (output kept)" >>"$run/notes.txt"
 else
     echo "blobbench: $blobbench does not exist; RAM per blob and restart time not measured" \

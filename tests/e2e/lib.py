@@ -232,7 +232,6 @@ class Server:
         self.proc = None
         self.port = None
         self.returncode = None
-        self.starts = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -256,7 +255,6 @@ class Server:
                                          stdout=log, stderr=log)
             log.close()
             self.returncode = None
-            self.starts += 1
             if self not in _touched:
                 _touched.append(self)
             deadline = time.monotonic() + START_TIMEOUT
@@ -271,7 +269,7 @@ class Server:
                 try:
                     if self.request("GET", "/healthz", timeout=2).status == 200:
                         return self
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     pass
                 time.sleep(0.05)
             else:
@@ -360,16 +358,16 @@ class Server:
             hdrs.setdefault("Content-Type", "application/json")
         return self.request(method, path, body=body, headers=hdrs, **kw)
 
-    def raw(self, data, timeout=5.0, read_all=False):
-        """Send raw bytes on a new socket and return what comes back: the first response (by
-        Content-Length) or everything until close when read_all."""
+    def raw(self, data, timeout=5.0):
+        """Send raw bytes on a new socket and return the first response that comes back (None
+        when the server closed without answering)."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         try:
             try:
                 s.sendall(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            return read_response(s, timeout, read_all)
+            return read_response(s, timeout)
         finally:
             s.close()
 
@@ -397,7 +395,7 @@ class Server:
         r = self.login(name, password)
         assert r.status == 201, "login %s: %r" % (name, r)
         doc = r.json()
-        return User(self, name, password, uid, doc["token"], doc["csrf_token"],
+        return User(name, password, uid, doc["token"], doc["csrf_token"],
                     parse_set_cookies(r.headers))
 
     def upload(self, user, data, ctype="image/png", query=None, token=True):
@@ -470,8 +468,9 @@ def metric_sum(samples, name, **labels):
 
 
 class User:
-    def __init__(self, server, username, password, uid, token, csrf, cookies):
-        self.server = server
+    """A registered, logged-in account: token for Bearer auth, csrf and cookies for cookie auth."""
+
+    def __init__(self, username, password, uid, token, csrf, cookies):
         self.username = username
         self.password = password
         self.id = uid
@@ -518,9 +517,10 @@ def shared_servers():
 # Raw HTTP
 
 
-def read_response(sock, timeout=5.0, read_all=False):
-    """Read one HTTP response from sock (interim 1xx responses are returned as they come).
-    Returns Resp, or None when the peer closed without answering."""
+def read_response(sock, timeout=5.0):
+    """Read one HTTP response from sock (interim 1xx responses are returned as they come); a
+    body without Content-Length is read until close. Returns Resp, or None when the peer closed
+    without answering."""
     sock.settimeout(timeout)
     buf = b""
     deadline = time.monotonic() + timeout
@@ -544,7 +544,7 @@ def read_response(sock, timeout=5.0, read_all=False):
     hdrs = Headers(tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:] if ":" in ln)
     if 100 <= status < 200 or status in (204, 304):
         return Resp(status, hdrs, b"")
-    if read_all or "content-length" not in hdrs:
+    if "content-length" not in hdrs:
         while True:
             try:
                 chunk = sock.recv(65536)

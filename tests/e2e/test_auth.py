@@ -176,6 +176,16 @@ def test_me_rejects_missing_and_bad_credentials():
     check_error(s.request("GET", "/api/v1/me", cookie="kho_session=forged"), 401, "unauthorized")
 
 
+def test_expired_session_is_unauthorized():
+    with lib.Server(("--session-ttl", "2")) as s:
+        u = s.new_user("ttl")
+        assert s.request("GET", "/api/v1/me", token=u.token).status == 200
+        time.sleep(3.5)
+        check_error(s.request("GET", "/api/v1/me", token=u.token), 401, "unauthorized")
+        check_error(s.request("GET", "/api/v1/me", cookie=u.cookie_header()), 401,
+                    "unauthorized")
+
+
 def test_csrf_required_for_cookie_writes():
     s = srv()
     u = s.new_user("csrf")

@@ -26,12 +26,9 @@ def still_up(s):
 
 
 def expect(s, r, status, code=None):
+    """r is a JSON error with this status (and code); the server still answers afterwards."""
     assert r is not None, "connection closed without a response (expected %d)" % status
-    if r.body or r.headers.get("content-type"):
-        check_error(r, status, code)
-    else:
-        assert r.status == status, "expected %d, got %r" % (status, r)
-        assert code is None, "expected a JSON error %s, got no body: %r" % (code, r)
+    check_error(r, status, code)
     still_up(s)
 
 
@@ -162,10 +159,14 @@ def send_chunked(s, u, total, chunk=64 * 1024):
 
 def test_chunked_body_growing_over_limit():
     s, u = setup()
-    r, sent = send_chunked(s, u, 3 * LIMIT)
+    total = 64 * LIMIT
+    r, sent = send_chunked(s, u, total)
     assert r is not None, "connection closed without a 413 after %d bytes" % sent
     expect(s, r, 413, "too_large")
-    assert sent <= 2 * LIMIT, "server kept reading %d bytes past a %d limit" % (sent, LIMIT)
+    # the answer must come once the limit is crossed, not at the end of the body; what the client
+    # got out before seeing it is the limit plus what loopback socket buffers absorb (a few MB)
+    assert sent <= LIMIT + 16 * (1 << 20) and sent < total, \
+        "server answered only after %d bytes, past a %d limit" % (sent, LIMIT)
 
 
 def test_chunked_upload_under_limit_works():
@@ -284,7 +285,7 @@ def test_bad_multipart():
 def test_garbage_flood_then_still_serving():
     s, _ = setup()
     rnd = random.Random(45)
-    answered = 0
+    answered = terminated = 0
     for i in range(100):
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=2)
         try:
@@ -304,11 +305,14 @@ def test_garbage_flood_then_still_serving():
             except (ConnectionResetError, BrokenPipeError, socket.timeout, AssertionError):
                 r = None
             if r is not None:
+                check_error(r, r.status)
                 assert 400 <= r.status < 500 or r.status == 505, "junk got %r" % r
                 answered += 1
+            terminated += 1
         finally:
             sock.close()
-    assert answered >= 30, "only %d of 66 terminated junk requests got an answer" % answered
+    assert answered == terminated, "only %d of %d complete junk requests got an answer" % (
+        answered, terminated)
     still_up(s)
     r = s.request("GET", "/api/v1/explore")
     assert r.status == 200, r

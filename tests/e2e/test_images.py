@@ -283,6 +283,22 @@ def test_list_pagination_newest_first():
     assert r.status == 200 and len(r.json()["items"]) == 8, r
 
 
+def test_list_default_limit_is_50():
+    s = srv()
+    u = s.new_user("deflim")
+    for _ in range(51):
+        s.upload_ok(u, lib.unique_png(4, 4))
+    doc = s.request("GET", "/api/v1/images", token=u.token).json()
+    assert len(doc["items"]) == 50 and isinstance(doc["next_cursor"], str), \
+        "default page: %d items, next_cursor %r" % (len(doc["items"]), doc["next_cursor"])
+    r = s.request("GET", "/api/v1/images?cursor=" + urllib.parse.quote(doc["next_cursor"]),
+                  token=u.token)
+    assert r.status == 200, r
+    last = r.json()
+    assert len(last["items"]) == 1 and last["next_cursor"] is None, last
+    assert not set(ids(last["items"])) & set(ids(doc["items"]))
+
+
 def test_list_parameter_errors():
     s = srv()
     u = s.new_user("lerr")

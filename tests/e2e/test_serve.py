@@ -69,7 +69,7 @@ def test_cache_control_follows_visibility_changes():
 
 
 def test_if_none_match():
-    s, u, imgs = setup()
+    s, _, imgs = setup()
     img, data = imgs["png"]
     etag = '"%s"' % img["sha256"]
     for value in (etag, "*", '"0000", %s' % etag, "W/" + etag, '"a",W/%s , "b"' % etag):
@@ -88,7 +88,7 @@ def test_if_none_match():
 
 
 def test_ranges():
-    s, u, imgs = setup()
+    s, _, imgs = setup()
     img, data = imgs["png"]
     size = len(data)
     assert size > 1000
@@ -114,7 +114,7 @@ def test_ranges():
 
 
 def test_head_matches_get_without_body():
-    s, u, imgs = setup()
+    s, _, imgs = setup()
     img, data = imgs["jpeg"]
     c = s.conn()
     try:
