@@ -97,14 +97,13 @@ bench_wrk() {
     shift 2
     before=$(cpu_ticks "$pid")
     read -r -a m0 <<<"$(machine_ticks)"
-    /usr/bin/time -f 'WRK_CPU %U %S' -o "$file.time" wrk --timeout 10s "$@" >"$file"
+    /usr/bin/time -f 'WRK_CPU %U %S' -o "$run/wrk-time.txt" wrk --timeout 10s "$@" >"$file"
     read -r -a m1 <<<"$(machine_ticks)"
     {
         echo "CPU_TICKS $(($(cpu_ticks "$pid") - before))"
         echo "MACHINE_TICKS $((m1[0] - m0[0])) $((m1[1] - m0[1]))"
-        cat "$file.time"
+        cat "$run/wrk-time.txt"
     } >>"$file"
-    rm -f "$file.time"
 }
 
 start_nginx() {
@@ -136,6 +135,12 @@ kho_ok=1
 say "building kho (release) in $build"
 if [[ ! -f $build/build.ninja ]]; then
     meson setup "$build" "$repo" --buildtype=release >"$run/build.log" 2>&1 || kho_ok=0
+fi
+# A build directory set up by hand may not be a release build.
+if ((kho_ok)) && ! meson introspect "$build" --buildoptions 2>/dev/null |
+    python3 -c 'import json, sys; sys.exit(not any(o["name"] == "buildtype" and
+        o["value"] == "release" for o in json.load(sys.stdin)))'; then
+    meson configure "$build" --buildtype=release >>"$run/build.log" 2>&1 || kho_ok=0
 fi
 # Only the targets the benchmark runs: a broken unit test elsewhere must not stop it.
 if ((kho_ok)); then

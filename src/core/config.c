@@ -57,6 +57,22 @@ static const struct opt opts[] = {
      "seconds to finish in-flight requests on SIGTERM"},
     {"shard", N(OPT_INT, shard), "-1", "logical shard for new users; -1 spreads them"},
     {"cookie-secure", N(OPT_BOOL, cookie_secure), "false", "mark session cookies Secure (HTTPS)"},
+    {"variant-sizes", S(variant_sizes), "64,128,256,320,480,640,800,1024,1280,1600,1920,2048,2560,3840",
+     "widths and heights variants may have without a signature"},
+    {"sign-key", S(sign_key), "", "HMAC-SHA256 key for signed variant URLs; default DATA/sign.key"},
+    {"process-workers", N(OPT_INT, process_workers), "0",
+     "image-processing threads; 0 means one per core"},
+    {"process-queue", N(OPT_INT, process_queue), "64", "queued image jobs before answering 503"},
+    {"process-timeout-ms", N(OPT_INT, process_timeout_ms), "10000",
+     "longest an image operation may run"},
+    {"thumb-wait-ms", N(OPT_INT, thumb_wait_ms), "150",
+     "longest an upload waits for its thumbnail before answering"},
+    {"watermark-text", S(watermark_text), "", "text composited onto variants"},
+    {"watermark-logo", S(watermark_logo), "", "PNG (with alpha) composited onto variants"},
+    {"watermark-position", S(watermark_position), "se", "se, sw, ne, nw or center"},
+    {"watermark-opacity", N(OPT_DOUBLE, watermark_opacity), "0.5", "watermark opacity, 0 to 1"},
+    {"watermark-scale", N(OPT_DOUBLE, watermark_scale), "0.25",
+     "watermark width as a share of the variant's width"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -198,7 +214,9 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
         c->volume_max_bytes < (1 << 20) || c->volume_max_bytes > (32LL << 30) || c->threads < 0 ||
         c->shard < -1 || c->shard >= 8192 || c->max_pixels < 1 || c->max_dimension < 1 ||
         c->max_frames < 1 || c->login_fail_limit < 1 || c->login_ip_fail_limit < 1 ||
-        c->login_fail_window < 1) {
+        c->login_fail_window < 1 || c->process_workers < 0 || c->process_queue < 1 ||
+        c->process_timeout_ms < 1 || c->thumb_wait_ms < 0 || c->watermark_opacity > 1 ||
+        c->watermark_scale <= 0 || c->watermark_scale > 1) {
         fprintf(err, "kho: inconsistent settings (workers >= 1, threads >= 0, inflight >= upload, "
                      "header >= 1K, 1M <= volume-max-bytes <= 32G, -1 <= shard < 8192, limits >= 1)\n");
         return KHO_E_INVALID;

@@ -39,6 +39,18 @@ struct kho_config {
     int64_t shutdown_timeout;  /* seconds to finish in-flight requests on SIGTERM */
     int64_t shard;             /* logical shard for new users, -1 = spread by username */
     bool cookie_secure;
+    /* image variants (issue #3) */
+    char variant_sizes[256];  /* allow-listed widths and heights, comma-separated */
+    char sign_key[256];       /* HMAC key for signed variant URLs; "" = DATA/sign.key */
+    int64_t process_workers;  /* image-processing threads; 0 = one per core */
+    int64_t process_queue;    /* queued processing jobs before answering 503 */
+    int64_t process_timeout_ms;
+    int64_t thumb_wait_ms;    /* how long an upload waits for its eager thumbnail */
+    char watermark_text[128];
+    char watermark_logo[1024];
+    char watermark_position[8];
+    double watermark_opacity;
+    double watermark_scale;
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

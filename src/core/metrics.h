@@ -26,6 +26,8 @@ enum metric {
     M_LOGIN_FAILURES,
     M_RATE_LIMITED,
     M_WORKER_REJECTED,
+    M_VARIANTS_GENERATED,
+    M_VARIANT_HITS,
     /* cumulative nanoseconds spent per upload stage */
     M_STAGE_RECEIVE_NS,
     M_STAGE_PROBE_NS,

@@ -4,12 +4,15 @@
 #define KHO_APP_H
 #include <stdatomic.h>
 #include <stdint.h>
+#include "auth/signature.h"
 #include "core/config.h"
 
 struct blob_store;
 struct meta_store;
 struct pool;
 struct ratelimit;
+struct flights;
+struct watermark;
 
 struct app {
     const struct kho_config *cfg;
@@ -17,6 +20,13 @@ struct app {
     struct meta_store *meta;
     struct pool *pool;
     struct ratelimit *login_user_limit, *login_ip_limit;
+    /* variants (issue #3) */
+    struct pool *process_pool;   /* image processing, apart from the blocking-work pool */
+    struct flights *flights;     /* variants being generated */
+    struct signature_key sign_key;
+    int sizes[32], nsizes;       /* allow-listed variant widths and heights */
+    struct watermark *wm;        /* NULL when none is configured */
+    uint64_t wm_hash;            /* part of variant keys: a new watermark makes new variants */
     _Atomic int64_t inflight_body_bytes; /* request body bytes reserved across the server */
     _Atomic int shutting_down;
 };

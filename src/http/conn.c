@@ -296,10 +296,10 @@ static void dispatch(struct conn *c)
     if (!rc)
         rc = r->route->handler(r);
     if (rc) {
-        r->work = NULL;
+        r->pending = false;
         resp_error(r, rc);
     }
-    if (!r->work)
+    if (!r->pending)
         finish(c);
     /* else: the worker pool owns r until conn_async_done */
 }

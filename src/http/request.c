@@ -58,22 +58,33 @@ enum kho_err req_json_body(struct req *r, json_t **out)
     return KHO_OK;
 }
 
+void req_park(struct req *r)
+{
+    r->pending = true;
+}
+
+void req_resume(struct req *r)
+{
+    loop_post_done(conn_loop(r->conn), r);
+}
+
 static void run_job(struct pool_job *job)
 {
     struct req *r = (struct req *)((char *)job - offsetof(struct req, job));
     enum kho_err rc = r->work(r);
     if (rc)
         resp_error(r, rc);
-    loop_post_done(conn_loop(r->conn), r);
+    req_resume(r);
 }
 
 enum kho_err req_async(struct req *r, enum kho_err (*work)(struct req *r))
 {
     r->work = work;
     r->job.run = run_job;
+    r->pending = true;
     enum kho_err rc = pool_submit(r->app->pool, &r->job);
     if (rc) {
-        r->work = NULL;
+        r->pending = false;
         return req_fail(r, rc, "unavailable", "the server is busy, retry shortly");
     }
     return KHO_OK;

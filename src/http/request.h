@@ -70,6 +70,7 @@ struct req {
     int err_status; /* status override for protocol errors; 0 = from the error table */
 
     /* async work, and what the handler hands it (allocated in the arena) */
+    bool pending; /* answered later, from another thread (req_async, req_park) */
     enum kho_err (*work)(struct req *r);
     void *ctx;
 };
@@ -87,6 +88,11 @@ enum kho_err req_json_body(struct req *r, json_t **out);
 /* Run work(r) on the worker pool; its result (an error or a response it built) is sent from
  * the request's event loop. Returns KHO_E_BUSY (503) when the pool's queue is full. */
 enum kho_err req_async(struct req *r, enum kho_err (*work)(struct req *r));
+
+/* Leave r unanswered for now: another thread owns it until it calls req_resume. */
+void req_park(struct req *r);
+/* Hand a parked request, its response (or error) filled in, back to its event loop. */
+void req_resume(struct req *r);
 
 /* Record why a request failed and return e, so handlers write
  * `return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'limit' must be 1 to 200");`.

@@ -22,6 +22,7 @@
 #include "blob/blob.h"
 #include "http/accesslog.h"
 #include "http/conn.h"
+#include "http/routes/routes.h"
 #include "http/server.h"
 #include "image/probe.h"
 #include "meta/meta.h"
@@ -268,6 +269,8 @@ int server_run(const struct kho_config *cfg)
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);
     app.login_ip_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_ip_fail_limit, cfg->login_fail_window * 1000);
+    if (variants_init(&app, nloops))
+        goto out;
     app.pool = pool_new((int)cfg->workers, (size_t)cfg->worker_queue);
     loops = xcalloc((size_t)nloops, sizeof(*loops));
     if (start_loops(&app, loops, nloops) == KHO_OK) {
@@ -276,9 +279,14 @@ int server_run(const struct kho_config *cfg)
         stop_loops(loops, nloops, cfg->shutdown_timeout);
         code = 0;
     }
-    pool_free(app.pool); /* before the connections its jobs point at go */
+    /* the pools go before the connections their jobs point at; the blocking-work pool first,
+     * since uploads hand thumbnails to the processing pool */
+    pool_free(app.pool);
+    app.pool = NULL;
+    variants_free(&app);
     free_loops(loops, nloops);
 out:
+    variants_free(&app);
     ratelimit_free(app.login_user_limit);
     ratelimit_free(app.login_ip_limit);
     if (app.meta)

@@ -44,7 +44,7 @@ const char *view_mime(const char *format)
     return "application/octet-stream";
 }
 
-json_t *view_image(const struct meta_image *img)
+json_t *view_image(const struct meta_image *img, bool owner)
 {
     char at[32], id[21], url[32];
     view_time(img->created_at, at);
@@ -56,10 +56,30 @@ json_t *view_image(const struct meta_image *img)
         json_array_append_new(tags, json_stringn(t, n));
         t += n + (t[n] == ',');
     }
-    return json_pack("{s:s,s:{s:o,s:s},s:s,s:o,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s}", "id", id,
-                     "owner", "id", id_string(img->owner_id), "username", img->owner_name,
-                     "title", img->title, "tags", tags, "visibility",
-                     view_visibility(img->visibility), "format", img->format, "width",
-                     (int)img->width, "height", (int)img->height, "bytes",
-                     (json_int_t)img->bytes, "sha256", img->sha256, "created_at", at, "url", url);
+    json_t *j = json_pack("{s:s,s:{s:o,s:s},s:s,s:o,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s}", "id", id,
+                          "owner", "id", id_string(img->owner_id), "username", img->owner_name,
+                          "title", img->title, "tags", tags, "visibility",
+                          view_visibility(img->visibility), "format", img->format, "width",
+                          (int)img->width, "height", (int)img->height, "bytes",
+                          (json_int_t)img->bytes, "sha256", img->sha256, "created_at", at, "url",
+                          url);
+    if (!j)
+        return NULL;
+    char taken[32];
+    if (img->taken_at)
+        view_time(img->taken_at, taken);
+    json_object_set_new(j, "taken_at", img->taken_at ? json_string(taken) : json_null());
+    json_object_set_new(j, "camera",
+                        img->camera_make[0] || img->camera_model[0]
+                            ? json_pack("{s:s,s:s}", "make", img->camera_make, "model",
+                                        img->camera_model)
+                            : json_null());
+    json_object_set_new(j, "placeholder",
+                        img->placeholder[0] ? json_string(img->placeholder) : json_null());
+    if (owner)
+        json_object_set_new(j, "gps",
+                            img->has_gps ? json_pack("{s:f,s:f}", "lat", img->gps_lat, "lon",
+                                                     img->gps_lon)
+                                         : json_null());
+    return j;
 }

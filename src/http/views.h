@@ -2,6 +2,7 @@
 #ifndef KHO_VIEWS_H
 #define KHO_VIEWS_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "meta/meta.h"
 
@@ -9,8 +10,8 @@
 void view_time(int64_t unix_ms, char out[32]);
 /* {"id","username","created_at"}; a new reference. */
 json_t *view_user(const struct meta_user *u);
-/* The image object of the API contract; a new reference. */
-json_t *view_image(const struct meta_image *img);
+/* The image object of the API contract; a new reference. GPS is shown to the owner only. */
+json_t *view_image(const struct meta_image *img, bool owner);
 /* "private", "unlisted" or "public". */
 const char *view_visibility(enum meta_visibility v);
 /* MIME type of a stored format name ("jpeg" -> "image/jpeg"). */

@@ -16,6 +16,10 @@
 #define META_TAGS_TEXT_MAX (META_TAGS_MAX * (META_TAG_MAX + 1))
 #define META_PWHASH_MAX 128
 #define META_FORMAT_MAX 8
+#define META_CAMERA_MAX 63
+#define META_PLACEHOLDER_MAX 47
+#define META_SPEC_MAX 127
+#define META_VARIANTS_MAX 1024 /* most variants one image may have recorded */
 #define META_LIST_MAX 201    /* most rows one list call returns (the API pages by 200, plus one to look ahead) */
 
 enum meta_visibility { META_PRIVATE = 0, META_UNLISTED = 1, META_PUBLIC = 2 };
@@ -40,6 +44,24 @@ struct meta_image {
     char sha256[65]; /* lower-case hex of the original's bytes */
     int64_t created_at; /* unix ms */
     uint64_t blob_key;
+    /* what the upload's header said, and derived data (issue #3) */
+    bool alpha;          /* may have transparent pixels */
+    int64_t taken_at;    /* EXIF DateTimeOriginal as unix ms, 0 unknown */
+    char camera_make[META_CAMERA_MAX + 1], camera_model[META_CAMERA_MAX + 1];
+    bool has_gps;
+    double gps_lat, gps_lon;
+    char placeholder[META_PLACEHOLDER_MAX + 1]; /* ThumbHash, base64; "" until computed */
+};
+
+/* A stored variant of an image: its blob key and what it is. */
+struct meta_variant {
+    uint64_t key; /* blob key of the variant's bytes */
+    uint64_t image_id;
+    char spec[META_SPEC_MAX + 1]; /* canonical parameters, e.g. "w=256&h=256&fit=cover&fmt=webp&q=80" */
+    char format[META_FORMAT_MAX + 1];
+    int32_t width, height;
+    int64_t bytes;
+    int64_t created_at;
 };
 
 /* Fields to change in meta_image_update. */
@@ -83,9 +105,19 @@ struct meta_ops {
      * *img. KHO_E_NOTFOUND when owner_id does not own id. */
     enum kho_err (*image_update)(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                  unsigned mask, struct meta_image *img);
-    /* Delete owner's image id; the deleted record goes to *out. KHO_E_NOTFOUND as above. */
+    /* Delete owner's image id and its variant records; the deleted record goes to *out.
+     * KHO_E_NOTFOUND as above. */
     enum kho_err (*image_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                  struct meta_image *out);
+    /* Set the blur placeholder of an image, computed after its upload. */
+    enum kho_err (*image_set_placeholder)(struct meta_store *m, uint64_t id,
+                                          const char *placeholder);
+    /* Record a variant; recording the same key again is not an error (KHO_OK). KHO_E_NOTFOUND
+     * when the image is gone (deleted meanwhile): the caller then drops the variant's blob. */
+    enum kho_err (*variant_insert)(struct meta_store *m, const struct meta_variant *v);
+    /* Blob keys of an image's recorded variants, at most max (META_VARIANTS_MAX). */
+    enum kho_err (*variant_keys)(struct meta_store *m, uint64_t image_id, uint64_t *keys, int max,
+                                 int *n);
     /* Check the database answers (for /readyz). */
     enum kho_err (*ping)(struct meta_store *m);
     void (*close)(struct meta_store *m);

@@ -10,6 +10,7 @@
 #include "meta/meta.h"
 #include "meta/migrate.h"
 #include "meta/sqlite.h"
+#include "core/utf8.h"
 #include "core/kho.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -21,7 +22,8 @@ _Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PU
 
 #define IMAGE_COLS                                                                                 \
     "i.id, i.owner_id, u.username, i.title, i.tags, i.visibility, i.format, i.width, i.height, "   \
-    "i.bytes, i.sha256, i.created_at, i.blob_key "
+    "i.bytes, i.sha256, i.created_at, i.blob_key, i.alpha, i.taken_at, i.camera_make, "            \
+    "i.camera_model, i.has_gps, i.gps_lat, i.gps_lon, i.placeholder "
 #define IMAGE_FROM "FROM images i JOIN users u ON u.id = i.owner_id "
 #define USER_COLS "u.id, u.username, u.pwhash, u.created_at "
 
@@ -49,8 +51,12 @@ enum stmt {
     ST_IMAGE_LIST_PUBLIC,
     ST_IMAGE_UPDATE,
     ST_IMAGE_DELETE,
+    ST_IMAGE_PLACEHOLDER,
     ST_TAG_INSERT,
     ST_TAG_CLEAR,
+    ST_VARIANT_INSERT,
+    ST_VARIANT_COUNT,
+    ST_VARIANT_KEYS,
     ST__COUNT
 };
 
@@ -83,8 +89,9 @@ static const struct {
     [ST_SESSION_DELETE] = {"session_delete", "DELETE FROM sessions WHERE token_hash = ?"},
     [ST_IMAGE_INSERT] = {"image_insert",
                          "INSERT INTO images (id, owner_id, title, tags, visibility, format, "
-                         "width, height, bytes, sha256, created_at, blob_key) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+                         "width, height, bytes, sha256, created_at, blob_key, alpha, taken_at, "
+                         "camera_make, camera_model, has_gps, gps_lat, gps_lon, placeholder) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
     [ST_IMAGE_GET] = {"image_get", "SELECT " IMAGE_COLS IMAGE_FROM "WHERE i.id = ?"},
     [ST_IMAGE_BY_SHA] = {"image_by_sha",
                          "SELECT " IMAGE_COLS IMAGE_FROM "WHERE i.owner_id = ? AND i.sha256 = ?"},
@@ -102,10 +109,18 @@ static const struct {
     [ST_IMAGE_UPDATE] = {"image_update", "UPDATE images SET title = ?, tags = ?, visibility = ? "
                                          "WHERE id = ? AND owner_id = ?"},
     [ST_IMAGE_DELETE] = {"image_delete", "DELETE FROM images WHERE id = ? AND owner_id = ?"},
+    [ST_IMAGE_PLACEHOLDER] = {"image_placeholder",
+                              "UPDATE images SET placeholder = ? WHERE id = ?"},
     [ST_TAG_INSERT] =
         {"tag_insert",
          "INSERT OR IGNORE INTO image_tags (owner_id, tag, image_id) VALUES (?, ?, ?)"},
     [ST_TAG_CLEAR] = {"tag_clear", "DELETE FROM image_tags WHERE image_id = ?"},
+    [ST_VARIANT_INSERT] = {"variant_insert",
+                           "INSERT OR IGNORE INTO variants (key, image_id, spec, format, width, "
+                           "height, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
+    [ST_VARIANT_COUNT] = {"variant_count", "SELECT count(*) FROM variants WHERE image_id = ?"},
+    [ST_VARIANT_KEYS] = {"variant_keys",
+                         "SELECT key FROM variants WHERE image_id = ? ORDER BY key LIMIT ?"},
 };
 
 struct conn {
@@ -176,19 +191,51 @@ static sqlite3_stmt *q_st(const struct q *q)
     return q->c->st[q->id];
 }
 
-static void q_i64(struct q *q, int64_t v)
+static void q_keep(struct q *q, int rc)
 {
-    int rc = sqlite3_bind_int64(q_st(q), q->idx++, v);
     if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK)
         q->bind_rc = rc;
+}
+
+static void q_i64(struct q *q, int64_t v)
+{
+    q_keep(q, sqlite3_bind_int64(q_st(q), q->idx++, v));
+}
+
+static void q_f64(struct q *q, double v)
+{
+    q_keep(q, sqlite3_bind_double(q_st(q), q->idx++, v));
+}
+
+static void q_null(struct q *q)
+{
+    q_keep(q, sqlite3_bind_null(q_st(q), q->idx++));
+}
+
+/* Blob keys use all 64 bits and SQLite integers are signed: keys cross by bit pattern. */
+static int64_t key_to_db(uint64_t key)
+{
+    int64_t v;
+    memcpy(&v, &key, sizeof(v));
+    return v;
+}
+
+static uint64_t key_from_db(int64_t v)
+{
+    uint64_t key;
+    memcpy(&key, &v, sizeof(key));
+    return key;
+}
+
+static void q_key(struct q *q, uint64_t key)
+{
+    q_i64(q, key_to_db(key));
 }
 
 /* Text must stay unchanged until q_end: it is bound without a copy. */
 static void q_textn(struct q *q, const char *s, size_t n)
 {
-    int rc = sqlite3_bind_text(q_st(q), q->idx++, s, (int)n, SQLITE_STATIC);
-    if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK)
-        q->bind_rc = rc;
+    q_keep(q, sqlite3_bind_text(q_st(q), q->idx++, s, (int)n, SQLITE_STATIC));
 }
 
 static void q_text(struct q *q, const char *s)
@@ -265,7 +312,16 @@ static void row_image(sqlite3_stmt *st, struct meta_image *img)
     img->bytes = sqlite3_column_int64(st, 9);
     COL_TEXT(st, 10, img->sha256);
     img->created_at = sqlite3_column_int64(st, 11);
-    img->blob_key = (uint64_t)sqlite3_column_int64(st, 12);
+    img->blob_key = key_from_db(sqlite3_column_int64(st, 12));
+    img->alpha = sqlite3_column_int(st, 13) != 0;
+    img->taken_at = sqlite3_column_int64(st, 14);
+    COL_TEXT(st, 15, img->camera_make);
+    COL_TEXT(st, 16, img->camera_model);
+    img->has_gps = sqlite3_column_int(st, 17) != 0;
+    /* NULL without a fix, which reads as 0.0. */
+    img->gps_lat = sqlite3_column_double(st, 18);
+    img->gps_lon = sqlite3_column_double(st, 19);
+    COL_TEXT(st, 20, img->placeholder);
 }
 
 /* Step a bound query to its first row: KHO_OK with the row's columns readable until q_end,
@@ -296,8 +352,10 @@ static enum kho_err q_image(struct q *q, struct meta_image *out)
     return rc;
 }
 
-/* Step a bound list query into out (the SQL's LIMIT bounds the rows), end it. */
-static enum kho_err q_images(struct q *q, struct meta_image *out, int *n)
+/* Step a bound list query, storing row i through put(st, out, i) (the SQL's LIMIT bounds the
+ * rows), end it. */
+static enum kho_err q_rows(struct q *q, void (*put)(sqlite3_stmt *st, void *out, int i), void *out,
+                           int *n)
 {
     enum kho_err err = KHO_OK;
     *n = 0;
@@ -310,10 +368,20 @@ static enum kho_err q_images(struct q *q, struct meta_image *out, int *n)
             *n = 0;
             break;
         }
-        row_image(q_st(q), &out[(*n)++]);
+        put(q_st(q), out, (*n)++);
     }
     q_end(q);
     return err;
+}
+
+static void put_image(sqlite3_stmt *st, void *out, int i)
+{
+    row_image(st, (struct meta_image *)out + i);
+}
+
+static void put_key(sqlite3_stmt *st, void *out, int i)
+{
+    ((uint64_t *)out)[i] = key_from_db(sqlite3_column_int64(st, 0));
 }
 
 static enum kho_err image_by_id(struct conn *c, uint64_t id, struct meta_image *out)
@@ -334,6 +402,19 @@ static enum kho_err image_by_sha(struct conn *c, uint64_t owner_id, const char *
 
 /* ---- connections ---- */
 
+/* The pragma's single result reads as want. */
+static bool pragma_is(sqlite3 *db, const char *sql, const char *want)
+{
+    sqlite3_stmt *st = NULL;
+    bool is = false;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        is = v && strcmp((const char *)v, want) == 0;
+    }
+    sqlite3_finalize(st);
+    return is;
+}
+
 static enum kho_err writer_setup(struct conn *c, const char *path)
 {
     char *msg = NULL;
@@ -344,16 +425,14 @@ static enum kho_err writer_setup(struct conn *c, const char *path)
         sqlite3_free(msg);
         return KHO_E_BACKEND;
     }
-    sqlite3_stmt *st = NULL;
-    bool wal = false;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *mode = sqlite3_column_text(st, 0);
-        wal = mode && strcmp((const char *)mode, "wal") == 0;
-    }
-    sqlite3_finalize(st);
-    if (!wal) {
+    if (!pragma_is(c->db, "PRAGMA journal_mode = WAL", "wal")) {
         log_error("cannot use wal mode on database '%s': %s", path, sqlite3_errmsg(c->db));
+        return KHO_E_BACKEND;
+    }
+    /* A build without foreign-key support ignores the pragma silently, and image_delete relies
+     * on the cascade to drop tags and variants. */
+    if (!pragma_is(c->db, "PRAGMA foreign_keys", "1")) {
+        log_error("cannot enforce foreign keys on database '%s'", path);
         return KHO_E_BACKEND;
     }
     return KHO_OK;
@@ -575,6 +654,48 @@ static enum kho_err limit_check(int limit)
     return limit > META_LIST_MAX ? KHO_E_TOO_LARGE : KHO_OK;
 }
 
+/* At most max bytes of printable UTF-8: these strings come from upload headers. */
+static enum kho_err text_check(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n > max)
+        return KHO_E_TOO_LARGE;
+    return utf8_valid_text(s, n) ? KHO_OK : KHO_E_INVALID;
+}
+
+static enum kho_err placeholder_check(const char *p)
+{
+    static const char base64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    size_t n = strnlen(p, META_PLACEHOLDER_MAX + 1);
+    if (n > META_PLACEHOLDER_MAX)
+        return KHO_E_TOO_LARGE;
+    return strspn(p, base64) == n ? KHO_OK : KHO_E_INVALID;
+}
+
+/* Written this way round so NaN fails too. */
+static bool in_range(double v, double limit)
+{
+    return v >= -limit && v <= limit;
+}
+
+/* The photo details of a new image (issue #3). */
+static enum kho_err details_check(const struct meta_image *img)
+{
+    enum kho_err rc = text_check(img->camera_make, META_CAMERA_MAX);
+    if (rc)
+        return rc;
+    rc = text_check(img->camera_model, META_CAMERA_MAX);
+    if (rc)
+        return rc;
+    rc = placeholder_check(img->placeholder);
+    if (rc)
+        return rc;
+    if (img->has_gps && !(in_range(img->gps_lat, 90) && in_range(img->gps_lon, 180)))
+        return KHO_E_INVALID;
+    return KHO_OK;
+}
+
 /* ---- users ---- */
 
 static enum kho_err user_insert_w(struct conn *c, void *arg)
@@ -752,7 +873,20 @@ static enum kho_err image_insert_w(struct conn *c, void *arg)
     q_i64(&q, img->bytes);
     q_text(&q, img->sha256);
     q_i64(&q, img->created_at);
-    q_i64(&q, (int64_t)img->blob_key);
+    q_key(&q, img->blob_key);
+    q_i64(&q, img->alpha);
+    q_i64(&q, img->taken_at);
+    q_text(&q, img->camera_make);
+    q_text(&q, img->camera_model);
+    q_i64(&q, img->has_gps);
+    if (img->has_gps) {
+        q_f64(&q, img->gps_lat);
+        q_f64(&q, img->gps_lon);
+    } else {
+        q_null(&q);
+        q_null(&q);
+    }
+    q_text(&q, img->placeholder);
     enum kho_err rc = q_exec(&q);
     if (rc == KHO_E_EXISTS) {
         /* Per-user dedup; a clash on id alone (a caller bug) leaves *img as it was. */
@@ -777,6 +911,9 @@ static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img
     if (rc)
         return rc;
     rc = tags_check(img->tags);
+    if (rc)
+        return rc;
+    rc = details_check(img);
     if (rc)
         return rc;
     if (img->created_at == 0)
@@ -825,7 +962,7 @@ static enum kho_err sq_image_list_owner(struct meta_store *m, uint64_t owner_id,
         q_text(&q, tag);
     q_i64(&q, before_bound(before));
     q_i64(&q, limit);
-    rc = q_images(&q, out, n);
+    rc = q_rows(&q, put_image, out, n);
     reader_give(c);
     return rc;
 }
@@ -841,7 +978,7 @@ static enum kho_err sq_image_list_public(struct meta_store *m, uint64_t before, 
     struct q q = q_begin(c, ST_IMAGE_LIST_PUBLIC);
     q_i64(&q, before_bound(before));
     q_i64(&q, limit);
-    rc = q_images(&q, out, n);
+    rc = q_rows(&q, put_image, out, n);
     reader_give(c);
     return rc;
 }
@@ -916,7 +1053,7 @@ static enum kho_err image_delete_w(struct conn *c, void *arg)
         return rc;
     if (a->img->owner_id != a->owner_id)
         return KHO_E_NOTFOUND;
-    /* image_tags rows go with it through ON DELETE CASCADE. */
+    /* image_tags and variants rows go with it through ON DELETE CASCADE. */
     struct q q = q_begin(c, ST_IMAGE_DELETE);
     q_i64(&q, (int64_t)a->id);
     q_i64(&q, (int64_t)a->owner_id);
@@ -928,6 +1065,100 @@ static enum kho_err sq_image_delete(struct meta_store *m, uint64_t id, uint64_t 
 {
     struct change_args a = {id, owner_id, 0, out};
     return write_run(store_of(m), image_delete_w, &a);
+}
+
+struct placeholder_args {
+    uint64_t id;
+    const char *placeholder;
+};
+
+static enum kho_err image_placeholder_w(struct conn *c, void *arg)
+{
+    const struct placeholder_args *a = arg;
+    struct q q = q_begin(c, ST_IMAGE_PLACEHOLDER);
+    q_text(&q, a->placeholder);
+    q_i64(&q, (int64_t)a->id);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+static enum kho_err sq_image_set_placeholder(struct meta_store *m, uint64_t id,
+                                             const char *placeholder)
+{
+    enum kho_err rc = placeholder_check(placeholder);
+    if (rc)
+        return rc;
+    struct placeholder_args a = {id, placeholder};
+    return write_run(store_of(m), image_placeholder_w, &a);
+}
+
+/* ---- variants ---- */
+
+static enum kho_err variant_insert_w(struct conn *c, void *arg)
+{
+    const struct meta_variant *v = arg;
+    /* The enforced foreign key fails the insert when the image is gone, even when it was
+     * deleted after the caller last read it (db_fail makes that KHO_E_NOTFOUND); OR IGNORE
+     * covers only the key's uniqueness. */
+    struct q q = q_begin(c, ST_VARIANT_INSERT);
+    q_key(&q, v->key);
+    q_i64(&q, (int64_t)v->image_id);
+    q_text(&q, v->spec);
+    q_text(&q, v->format);
+    q_i64(&q, v->width);
+    q_i64(&q, v->height);
+    q_i64(&q, v->bytes);
+    q_i64(&q, v->created_at);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    if (!sqlite3_changes(c->db))
+        return KHO_OK; /* already recorded */
+
+    /* Counted after the insert, so only new keys pay; past the ceiling the savepoint undoes
+     * it, keeping every image's keys within what one variant_keys call returns. */
+    q = q_begin(c, ST_VARIANT_COUNT);
+    q_i64(&q, (int64_t)v->image_id);
+    rc = q_row(&q);
+    int64_t count = rc == KHO_OK ? sqlite3_column_int64(q_st(&q), 0) : 0;
+    q_end(&q);
+    if (rc)
+        return rc;
+    return count > META_VARIANTS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_variant_insert(struct meta_store *m, const struct meta_variant *v)
+{
+    if (v->image_id == 0 || (int64_t)v->image_id < 0 ||
+        !str_fits(v->format, 1, sizeof(v->format)) || v->width < 0 || v->height < 0 ||
+        v->bytes < 0 || !*v->spec)
+        return KHO_E_INVALID;
+    enum kho_err rc = text_check(v->spec, META_SPEC_MAX);
+    if (rc)
+        return rc;
+    struct meta_variant rec = *v;
+    if (rec.created_at == 0)
+        rec.created_at = now_ms();
+    return write_run(store_of(m), variant_insert_w, &rec);
+}
+
+static enum kho_err sq_variant_keys(struct meta_store *m, uint64_t image_id, uint64_t *keys,
+                                    int max, int *n)
+{
+    *n = 0;
+    if (max < 1)
+        return KHO_E_INVALID;
+    if (max > META_VARIANTS_MAX)
+        return KHO_E_TOO_LARGE;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_VARIANT_KEYS);
+    q_i64(&q, (int64_t)image_id);
+    q_i64(&q, max);
+    enum kho_err rc = q_rows(&q, put_key, keys, n);
+    reader_give(c);
+    return rc;
 }
 
 /* ---- store ---- */
@@ -1013,6 +1244,9 @@ static const struct meta_ops sqlite_ops = {
     .image_list_public = sq_image_list_public,
     .image_update = sq_image_update,
     .image_delete = sq_image_delete,
+    .image_set_placeholder = sq_image_set_placeholder,
+    .variant_insert = sq_variant_insert,
+    .variant_keys = sq_variant_keys,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -71,13 +71,19 @@ def test_metrics_move_with_uploads_and_deletes():
     total = lib.metric_sum
     before = s.metrics()
     img = s.upload_ok(u, data)
+    # an upload stores the original and, on the processing pool, its thumbnail
     mid = metrics_when(s, lambda m: requests(m, "/api/v1/images", 201) >
-                       requests(before, "/api/v1/images", 201))
-    for name in ("kho_uploads_total", "kho_store_puts_total", "kho_blobs_stored"):
-        assert total(mid, name) - total(before, name) == 1, "%s did not move by 1" % name
+                       requests(before, "/api/v1/images", 201) and
+                       total(m, "kho_variants_generated_total") >
+                       total(before, "kho_variants_generated_total"))
+    assert total(mid, "kho_uploads_total") - total(before, "kho_uploads_total") == 1
+    assert total(mid, "kho_variants_generated_total") - \
+        total(before, "kho_variants_generated_total") == 1, "no eager thumbnail"
+    for name in ("kho_store_puts_total", "kho_blobs_stored"):
+        assert total(mid, name) - total(before, name) == 2, "%s did not move by 2" % name
     assert total(mid, "kho_db_writes_total") > total(before, "kho_db_writes_total")
-    assert total(mid, "kho_blob_bytes_stored") - total(before, "kho_blob_bytes_stored") == \
-        len(data), "kho_blob_bytes_stored did not grow by the upload size"
+    assert total(mid, "kho_blob_bytes_stored") - total(before, "kho_blob_bytes_stored") > \
+        len(data), "kho_blob_bytes_stored did not grow by the upload and its thumbnail"
     assert total(mid, "kho_http_bytes_received_total") - \
         total(before, "kho_http_bytes_received_total") >= len(data)
     assert total(mid, "kho_http_bytes_sent_total") > total(before, "kho_http_bytes_sent_total")
@@ -89,8 +95,9 @@ def test_metrics_move_with_uploads_and_deletes():
     assert requests(after, "/api/v1/images/{id}", 204) - \
         requests(mid, "/api/v1/images/{id}", 204) == 1, "DELETE not counted by route pattern"
     assert total(after, "kho_deletes_total") - total(mid, "kho_deletes_total") == 1
-    assert total(after, "kho_blobs_stored") - total(mid, "kho_blobs_stored") == -1
-    assert total(mid, "kho_blob_bytes_stored") - total(after, "kho_blob_bytes_stored") == len(data)
+    assert total(after, "kho_blobs_stored") - total(mid, "kho_blobs_stored") == -2, \
+        "the original and its thumbnail were not both deleted"
+    assert total(after, "kho_blob_bytes_stored") == total(before, "kho_blob_bytes_stored")
     assert total(after, "kho_db_writes_total") > total(mid, "kho_db_writes_total")
 
 

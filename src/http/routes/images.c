@@ -11,6 +11,8 @@
 #include "http/multipart.h"
 #include "http/router.h"
 #include "http/views.h"
+#include "http/routes/routes.h"
+#include "image/exif.h"
 #include "image/probe.h"
 #include "core/kho.h"
 #include "core/utf8.h"
@@ -237,7 +239,7 @@ static enum kho_err read_raw(struct req *r, struct upload *u)
 static enum kho_err existing(struct req *r, const struct meta_image *img)
 {
     metric_inc(M_UPLOAD_DEDUPS);
-    return resp_json(r, 200, view_image(img));
+    return resp_json(r, 200, view_image(img, true));
 }
 
 static enum kho_err upload_work(struct req *r)
@@ -282,6 +284,16 @@ static enum kho_err upload_work(struct req *r)
     img.height = pr.height;
     img.bytes = (int64_t)u->len;
     img.created_at = ids_unix_ms(img.id);
+    img.alpha = pr.alpha;
+    struct exif_info ex;
+    if (exif_read(u->data, u->len, &ex) == KHO_OK) {
+        img.taken_at = ex.taken_at_ms;
+        snprintf(img.camera_make, sizeof(img.camera_make), "%s", ex.make);
+        snprintf(img.camera_model, sizeof(img.camera_model), "%s", ex.model);
+        img.has_gps = ex.has_gps;
+        img.gps_lat = ex.lat;
+        img.gps_lon = ex.lon;
+    }
 
     rc = blob_put(app->blob, img.blob_key, u->data, u->len); /* times append and sync itself */
     uint64_t t3 = mono_ns();
@@ -297,10 +309,12 @@ static enum kho_err upload_work(struct req *r)
     if (rc)
         return rc;
     metric_inc(M_UPLOADS);
+    /* the gallery's thumbnail is made now, but a slow one does not hold the answer */
+    variants_make_thumb(app, &img, app->cfg->thumb_wait_ms, img.placeholder);
     char loc[64];
     snprintf(loc, sizeof(loc), "/api/v1/images/%llu", (unsigned long long)img.id);
     resp_header(r, "Location", loc);
-    return resp_json(r, 201, view_image(&img));
+    return resp_json(r, 201, view_image(&img, true));
 }
 
 static enum kho_err images_upload(struct req *r)
@@ -344,7 +358,7 @@ static enum kho_err images_get(struct req *r)
     if (rc)
         return rc;
     resp_header(r, "Cache-Control", "private, no-cache");
-    return resp_json(r, 200, view_image(&img));
+    return resp_json(r, 200, view_image(&img, r->authed && r->user.id == img.owner_id));
 }
 
 struct page {
@@ -399,7 +413,8 @@ static enum kho_err page_json(struct req *r, const struct page *p, struct meta_i
     json_t *items = json_array();
     int shown = n > p->limit ? p->limit : n;
     for (int i = 0; i < shown; i++)
-        json_array_append_new(items, view_image(&rows[i]));
+        json_array_append_new(items,
+                              view_image(&rows[i], r->authed && r->user.id == rows[i].owner_id));
     json_t *next = json_null();
     if (n > p->limit) {
         char id[21];
@@ -481,7 +496,7 @@ static enum kho_err patch_work(struct req *r)
         if (rc)
             return rc;
     }
-    return resp_json(r, 200, view_image(&img));
+    return resp_json(r, 200, view_image(&img, true));
 }
 
 static enum kho_err images_patch(struct req *r)
@@ -524,17 +539,26 @@ static enum kho_err delete_work(struct req *r)
     enum kho_err rc = owned_image(r, &img);
     if (rc)
         return rc;
-    rc = r->app->meta->ops->image_delete(r->app->meta, img.id, r->user.id, &img);
+    uint64_t *keys = arena_alloc(&r->arena, sizeof(*keys) * (META_VARIANTS_MAX + 1));
+    int nkeys = 0;
+    if (!keys)
+        return KHO_E_NOMEM;
+    rc = r->app->meta->ops->variant_keys(r->app->meta, img.id, keys, META_VARIANTS_MAX, &nkeys);
+    if (!rc)
+        rc = r->app->meta->ops->image_delete(r->app->meta, img.id, r->user.id, &img);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, rc, "not_found", "no image '%s'", r->params[0]);
     if (rc)
         return rc;
-    /* the record is gone first: a crash here leaves an unreachable blob for compaction, never
+    /* the records are gone first: a crash here leaves unreachable blobs for compaction, never
      * a record without its bytes */
-    rc = blob_del(r->app->blob, img.blob_key);
-    if (rc && rc != KHO_E_NOTFOUND)
-        log_warn("image '%llu' deleted but its blob remains: %s", (unsigned long long)img.id,
-                 kho_err_name(rc));
+    keys[nkeys++] = img.blob_key;
+    for (int i = 0; i < nkeys; i++) {
+        enum kho_err e = blob_del(r->app->blob, keys[i]);
+        if (e && e != KHO_E_NOTFOUND)
+            log_warn("image '%llu' deleted but blob %llu remains: %s", (unsigned long long)img.id,
+                     (unsigned long long)keys[i], kho_err_name(e));
+    }
     metric_inc(M_DELETES);
     resp_empty(r, 204);
     return KHO_OK;

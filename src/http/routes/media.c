@@ -1,39 +1,30 @@
-/* Serving an image's bytes at /i/{id}: straight from the blob store's file with sendfile, with
- * the headers caches need (strong ETag, immutable Cache-Control for shareable images), 304 for
- * If-None-Match and 206 for a single Range. */
+/* Serving image bytes at /i/{id}: the original, or (with parameters) a variant. Bytes go out
+ * straight from the blob store's file with sendfile, with the headers caches need: a strong
+ * ETag, immutable Cache-Control for shareable images, 304 for If-None-Match, 206 for a Range. */
 #include <stdio.h>
 #include <string.h>
 #include "blob/blob.h"
 #include "http/app.h"
 #include "http/headers.h"
 #include "http/router.h"
+#include "http/routes/routes.h"
 #include "http/views.h"
 #include "core/kho.h"
 
-static enum kho_err media_get(struct req *r)
+enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key,
+                        const char *etag, const char *mime, bool vary_accept)
 {
-    uint64_t id;
-    struct meta_image img;
-    if (!ids_parse(r->params[0], &id))
-        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
-    enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
-    if (rc == KHO_E_NOTFOUND ||
-        (!rc && img.visibility == META_PRIVATE && !(r->authed && r->user.id == img.owner_id)))
-        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
-    if (rc)
-        return rc;
-
-    char etag[68];
-    snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
     resp_header(r, "ETag", etag);
-    /* the bytes under an id never change, so shareable images may be cached for good; private
+    /* the bytes under a key never change, so shareable images may be cached for good; private
      * ones only by the browser, and revalidated by ETag */
-    resp_header(r, "Cache-Control", img.visibility == META_PRIVATE
-                                         ? "private, max-age=3600"
-                                         : "public, max-age=31536000, immutable");
+    bool priv = img->visibility == META_PRIVATE;
+    resp_header(r, "Cache-Control",
+                priv ? "private, max-age=3600" : "public, max-age=31536000, immutable");
     resp_header(r, "Accept-Ranges", "bytes");
-    if (img.visibility == META_PRIVATE)
-        resp_header(r, "Vary", "Cookie, Authorization");
+    if (priv || vary_accept)
+        resp_header(r, "Vary",
+                    priv ? (vary_accept ? "Accept, Cookie, Authorization" : "Cookie, Authorization")
+                         : "Accept");
 
     const char *inm = req_header(r, "If-None-Match");
     if (inm && http_etag_match(inm, strlen(inm), etag)) {
@@ -42,9 +33,10 @@ static enum kho_err media_get(struct req *r)
     }
 
     struct blob_ref ref;
-    rc = blob_ref_open(r->app->blob, img.blob_key, &ref);
+    enum kho_err rc = blob_ref_open(r->app->blob, key, &ref);
     if (rc == KHO_E_NOTFOUND) {
-        log_error("image '%s' has no blob", r->params[0]);
+        log_error("image '%llu' has no blob %llu", (unsigned long long)img->id,
+                  (unsigned long long)key);
         return KHO_E_CORRUPT;
     }
     if (rc)
@@ -75,8 +67,28 @@ static enum kho_err media_get(struct req *r)
             break;
         }
     }
-    resp_file(r, status, view_mime(img.format), &ref, start, ref.len ? end - start + 1 : 0);
+    resp_file(r, status, mime, &ref, start, ref.len ? end - start + 1 : 0);
     return KHO_OK;
+}
+
+static enum kho_err media_get(struct req *r)
+{
+    uint64_t id;
+    struct meta_image img;
+    if (!ids_parse(r->params[0], &id))
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
+    enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
+    bool owner = r->authed && r->user.id == img.owner_id;
+    if (rc == KHO_E_NOTFOUND || (!rc && img.visibility == META_PRIVATE && !owner))
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
+    if (rc)
+        return rc;
+    /* with a watermark set, only the owner gets the clean original; others get it marked */
+    if (r->query[0] || (variants_watermarked(r->app) && !owner))
+        return variants_serve(r, &img);
+    char etag[68];
+    snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
+    return media_send(r, &img, img.blob_key, etag, view_mime(img.format), false);
 }
 
 const struct route media_routes[] = {

@@ -1,5 +1,6 @@
-/* Unit tests for the metadata store: migrations, users, sessions, images, and group commit
- * under concurrent writers, against a fresh SQLite file per test. */
+/* Unit tests for the metadata store: migrations, users, sessions, images and their variants, and
+ * group commit under concurrent writers, against a fresh SQLite file per test. */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "meta/meta.h"
 #include "meta/migrate.h"
 #include "meta/sqlite.h"
@@ -109,6 +111,20 @@ static enum kho_err add_image(struct meta_store *m, uint64_t owner, unsigned n, 
 {
     fill_image(img, owner, n, tags, vis);
     return m->ops->image_insert(m, img);
+}
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* A variant of image_id numbered n. */
+static void fill_variant(struct meta_variant *v, uint64_t image_id, uint64_t key, unsigned n)
+{
+    memset(v, 0, sizeof(*v));
+    v->key = key;
+    v->image_id = image_id;
+    snprintf(v->spec, sizeof(v->spec), "w=%u&h=%u&fit=cover&fmt=webp&q=80", 16 * n, 16 * n);
+    snprintf(v->format, sizeof(v->format), "webp");
+    v->width = v->height = (int32_t)(16 * n);
+    v->bytes = 100 + n;
 }
 
 /* A token hash made of one repeated hex digit. */
@@ -235,6 +251,74 @@ static void test_migrate_runner(void)
     static const struct embedded_file older[] = {MIG("0001-a.sql", "CREATE TABLE a (x)"), {0}};
     CHECK_EQ(migrate_run(&tdrv, db, older), KHO_E_UNSUPPORTED);
     sqlite3_close(db);
+}
+
+/* A database made by a build that knew only 0001 opens with today's store: the new columns read
+ * as their defaults and the old rows take variants. */
+static void test_upgrade_from_0001(void)
+{
+    char *dir = t_tmpdir();
+    CHECK(dir != NULL);
+    char path[600], url[640];
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    const struct embedded_file first_only[] = {meta_migrations[0], {0}};
+    CHECK_STR(first_only[0].name, "0001-init.sql");
+    CHECK_EQ(migrate_run(&tdrv, db, first_only), KHO_OK);
+    CHECK_EQ(sqlite3_exec(db,
+                          "INSERT INTO users VALUES (7, 'old', 'h', 1);"
+                          "INSERT INTO images (id, owner_id, sha256, bytes, format, width, height, "
+                          "title, tags, visibility, created_at, blob_key) VALUES (42, 7, "
+                          "'" SHA_A "', 10, 'png', 2, 3, 'before', '', 2, 5, -3);"
+                          "INSERT INTO image_tags VALUES (7, 'x', 42)",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'variants'"), 0);
+    sqlite3_close(db);
+
+    struct meta_store *m = NULL;
+    struct meta_image got;
+    CHECK_EQ(meta_open(url, &m), KHO_OK);
+    memset(&got, 0xff, sizeof(got));
+    CHECK_EQ(m->ops->image_get(m, 42, &got), KHO_OK);
+    CHECK_STR(got.title, "before");
+    CHECK_STR(got.owner_name, "old");
+    CHECK_EQ(got.blob_key, UINT64_MAX - 2); /* -3 read back by bit pattern */
+    CHECK(!got.alpha);
+    CHECK_EQ(got.taken_at, 0);
+    CHECK_STR(got.camera_make, "");
+    CHECK_STR(got.camera_model, "");
+    CHECK(!got.has_gps);
+    CHECK(got.gps_lat == 0.0 && got.gps_lon == 0.0);
+    CHECK_STR(got.placeholder, "");
+
+    struct meta_variant v;
+    uint64_t keys[2];
+    int n;
+    fill_variant(&v, 42, 99, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    CHECK_EQ(m->ops->image_set_placeholder(m, 42, "AAAA"), KHO_OK);
+    CHECK_EQ(m->ops->variant_keys(m, 42, keys, 2, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(keys[0], 99);
+    struct meta_image out;
+    CHECK_EQ(m->ops->image_delete(m, 42, 7, &out), KHO_OK);
+    CHECK_STR(out.placeholder, "AAAA");
+    CHECK_EQ(m->ops->variant_keys(m, 42, keys, 2, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    m->ops->close(m);
+
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    int64_t versions = mem_int(db, "SELECT count(*) FROM schema_migrations");
+    int64_t tags = mem_int(db, "SELECT count(*) FROM image_tags");
+    sqlite3_close(db);
+    t_rmtree(dir);
+    free(dir);
+    CHECK(versions >= 2);
+    CHECK_EQ(tags, 0);
 }
 
 /* ---- users and sessions ---- */
@@ -578,6 +662,334 @@ static void test_image_delete_and_usage(void)
     fx_done(&f);
 }
 
+/* ---- photo details and variants ---- */
+
+static void fill_details(struct meta_image *img)
+{
+    img->alpha = true;
+    img->taken_at = 1700000000123;
+    snprintf(img->camera_make, sizeof(img->camera_make), "FUJIFILM");
+    snprintf(img->camera_model, sizeof(img->camera_model),
+             "X100V \xc3\xa9"
+             "dition");
+    img->has_gps = true;
+    img->gps_lat = -33.856784;
+    img->gps_lon = -151.215297;
+    snprintf(img->placeholder, sizeof(img->placeholder), "1QcSHQRnh493V4dIh4eXh1h4kJUI");
+    img->blob_key = UINT64_C(0x8000000000000001);
+}
+
+/* got carries the details and blob key fill_details gave. */
+static int has_details(const struct meta_image *got)
+{
+    struct meta_image want;
+    fill_details(&want);
+    return got->alpha && got->taken_at == want.taken_at &&
+           strcmp(got->camera_make, want.camera_make) == 0 &&
+           strcmp(got->camera_model, want.camera_model) == 0 && got->has_gps &&
+           got->gps_lat == want.gps_lat && got->gps_lon == want.gps_lon &&
+           strcmp(got->placeholder, want.placeholder) == 0 && got->blob_key == want.blob_key;
+}
+
+static void test_image_details_roundtrip(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img, plain, got, out[4];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    fill_image(&img, a.id, 1, "cat", META_PUBLIC);
+    fill_details(&img);
+    CHECK_EQ(m->ops->image_insert(m, &img), KHO_OK);
+    CHECK(has_details(&img));
+    /* Stored by bit pattern: the top bit makes the column negative. */
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE blob_key = -9223372036854775807"), 1);
+
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK(has_details(&got));
+    memset(&got, 0, sizeof(got));
+    CHECK_EQ(m->ops->image_by_sha(m, a.id, img.sha256, &got), KHO_OK);
+    CHECK(has_details(&got));
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, NULL, 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK(has_details(&out[0]));
+    CHECK_EQ(m->ops->image_list_owner(m, a.id, "cat", 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK(has_details(&out[0]));
+    CHECK_EQ(m->ops->image_list_public(m, 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK(has_details(&out[0]));
+    memset(&got, 0, sizeof(got));
+    snprintf(got.title, sizeof(got.title), "renamed");
+    CHECK_EQ(m->ops->image_update(m, img.id, a.id, META_SET_TITLE, &got), KHO_OK);
+    CHECK(has_details(&got));
+    /* A duplicate upload gets the stored record, details included. */
+    fill_image(&got, a.id, 1, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &got), KHO_E_EXISTS);
+    CHECK(has_details(&got));
+
+    /* Without a fix the coordinates are not stored, whatever the struct held. */
+    fill_image(&plain, a.id, 2, "", META_PRIVATE);
+    plain.gps_lat = NAN;
+    plain.gps_lon = 500;
+    CHECK_EQ(m->ops->image_insert(m, &plain), KHO_OK);
+    CHECK(!plain.has_gps && !plain.alpha);
+    CHECK(plain.gps_lat == 0.0 && plain.gps_lon == 0.0);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE gps_lat IS NULL AND gps_lon IS NULL"),
+             1);
+    memset(&got, 0, sizeof(got));
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &got), KHO_OK);
+    CHECK(has_details(&got));
+    fx_done(&f);
+}
+
+/* Inserts image n of owner with details changed by edit; returns image_insert's result. */
+static enum kho_err insert_edited(struct meta_store *m, uint64_t owner, unsigned n,
+                                  void (*edit)(struct meta_image *))
+{
+    struct meta_image img;
+    fill_image(&img, owner, n, "", META_PRIVATE);
+    fill_details(&img);
+    edit(&img);
+    return m->ops->image_insert(m, &img);
+}
+
+static void make_too_long(struct meta_image *i)
+{
+    memset(i->camera_make, 'c', META_CAMERA_MAX + 1); /* no terminator within the field */
+}
+static void model_longest(struct meta_image *i)
+{
+    memset(i->camera_model, 'c', META_CAMERA_MAX);
+    i->camera_model[META_CAMERA_MAX] = '\0';
+}
+static void model_control(struct meta_image *i)
+{
+    snprintf(i->camera_model, sizeof(i->camera_model), "X100\n");
+}
+static void make_bad_utf8(struct meta_image *i)
+{
+    snprintf(i->camera_make, sizeof(i->camera_make), "Fuji\xc3");
+}
+static void ph_longest(struct meta_image *i)
+{
+    memset(i->placeholder, 'A', META_PLACEHOLDER_MAX);
+    i->placeholder[META_PLACEHOLDER_MAX] = '\0';
+}
+static void ph_too_long(struct meta_image *i)
+{
+    memset(i->placeholder, 'A', sizeof(i->placeholder));
+}
+static void ph_not_base64(struct meta_image *i)
+{
+    snprintf(i->placeholder, sizeof(i->placeholder), "abc-def_");
+}
+static void lat_high(struct meta_image *i)
+{
+    i->gps_lat = 90.000001;
+}
+static void lat_edge(struct meta_image *i)
+{
+    i->gps_lat = -90;
+    i->gps_lon = 180;
+}
+static void lon_low(struct meta_image *i)
+{
+    i->gps_lon = -180.5;
+}
+static void lat_nan(struct meta_image *i)
+{
+    i->gps_lat = NAN;
+}
+static void lon_inf(struct meta_image *i)
+{
+    i->gps_lon = INFINITY;
+}
+
+static void test_image_details_invalid(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(insert_edited(m, a.id, 1, make_too_long), KHO_E_TOO_LARGE);
+    CHECK_EQ(insert_edited(m, a.id, 2, model_control), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 3, make_bad_utf8), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 4, ph_too_long), KHO_E_TOO_LARGE);
+    CHECK_EQ(insert_edited(m, a.id, 5, ph_not_base64), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 6, lat_high), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 7, lon_low), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 8, lat_nan), KHO_E_INVALID);
+    CHECK_EQ(insert_edited(m, a.id, 9, lon_inf), KHO_E_INVALID);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 0);
+    CHECK_EQ(insert_edited(m, a.id, 10, model_longest), KHO_OK);
+    CHECK_EQ(insert_edited(m, a.id, 11, ph_longest), KHO_OK);
+    CHECK_EQ(insert_edited(m, a.id, 12, lat_edge), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE gps_lat = -90 AND gps_lon = 180"), 1);
+    fx_done(&f);
+}
+
+static void test_image_set_placeholder(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img, got;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    CHECK_STR(img.placeholder, "");
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id, "3OcRJYB4d3h/iIeHeEh3eIhw+j2w"), KHO_OK);
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK_STR(got.placeholder, "3OcRJYB4d3h/iIeHeEh3eIhw+j2w");
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id + 1, "AAAA"), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_set_placeholder(m, 0, "AAAA"), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id, "not base64!"), KHO_E_INVALID);
+    char longest[META_PLACEHOLDER_MAX + 2];
+    memset(longest, 'Q', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id, longest), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK_STR(got.placeholder, "3OcRJYB4d3h/iIeHeEh3eIhw+j2w");
+    longest[META_PLACEHOLDER_MAX] = '\0';
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id, longest), KHO_OK);
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK_STR(got.placeholder, longest);
+    CHECK_EQ(m->ops->image_set_placeholder(m, img.id, ""), KHO_OK);
+    CHECK_EQ(m->ops->image_get(m, img.id, &got), KHO_OK);
+    CHECK_STR(got.placeholder, "");
+    fx_done(&f);
+}
+
+/* keys[0..n) holds exactly want[0..nwant) in some order. */
+static int same_keys(const uint64_t *keys, int n, const uint64_t *want, int nwant)
+{
+    if (n != nwant)
+        return 0;
+    for (int i = 0; i < nwant; i++) {
+        int found = 0;
+        for (int j = 0; j < n; j++)
+            found += keys[j] == want[i];
+        if (found != 1)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_variants(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img, other, out;
+    struct meta_variant v;
+    uint64_t keys[8];
+    const uint64_t want[3] = {UINT64_C(0xfedcba9876543210), 5, UINT64_MAX};
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 2, "", META_PRIVATE, &other), KHO_OK);
+
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, 8, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        fill_variant(&v, img.id, want[i], i + 1);
+        CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    }
+    /* The same key again is no error and adds nothing, even with other fields. */
+    fill_variant(&v, img.id, want[0], 9);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants"), 3);
+    CHECK_EQ(db_int(&f, "SELECT width FROM variants WHERE key = -81985529216486896"), 16);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants WHERE key = -1 AND created_at > 0"), 1);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants WHERE spec LIKE 'w=32&h=32&%'"), 1);
+
+    fill_variant(&v, other.id, 77, 1);
+    v.created_at = 1234;
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT created_at FROM variants WHERE key = 77"), 1234);
+
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, 8, &n), KHO_OK);
+    CHECK(same_keys(keys, n, want, 3));
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, 2, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, 0, &n), KHO_E_INVALID);
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, META_VARIANTS_MAX + 1, &n), KHO_E_TOO_LARGE);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->variant_keys(m, img.id + 99, keys, 8, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+
+    fill_variant(&v, img.id + 99, 8, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_NOTFOUND);
+    fill_variant(&v, img.id, 9, 1);
+    v.format[0] = '\0';
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_INVALID);
+    fill_variant(&v, img.id, 9, 1);
+    v.spec[0] = '\0';
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_INVALID);
+    fill_variant(&v, img.id, 9, 1);
+    memset(v.spec, 'w', sizeof(v.spec));
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_TOO_LARGE);
+    fill_variant(&v, img.id, 9, 1);
+    v.spec[3] = '\t';
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_INVALID);
+    fill_variant(&v, img.id, 9, 1);
+    v.bytes = -1;
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_INVALID);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants"), 4);
+
+    /* Deleting the image takes its variant records, and only its own. */
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &out), KHO_OK);
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, 8, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants"), 1);
+    CHECK_EQ(m->ops->variant_keys(m, other.id, keys, 8, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(keys[0], 77);
+    fill_variant(&v, img.id, 10, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_NOTFOUND);
+    fx_done(&f);
+}
+
+/* One image holds at most META_VARIANTS_MAX records, so one variant_keys call sees them all. */
+static void test_variant_ceiling(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img;
+    struct meta_variant v;
+    static uint64_t keys[META_VARIANTS_MAX];
+    int n;
+    char sql[400];
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    /* All but one written straight to the file: a write each through the store is slower. */
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM k WHERE x < %d) "
+             "INSERT INTO variants SELECT x, %lld, 'w=' || x, 'webp', x, x, x, 1 FROM k",
+             META_VARIANTS_MAX - 1, (long long)img.id);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    fill_variant(&v, img.id, UINT64_MAX, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    fill_variant(&v, img.id, UINT64_MAX - 1, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_E_TOO_LARGE);
+    fill_variant(&v, img.id, 7, 1); /* already recorded */
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    CHECK_EQ(m->ops->variant_keys(m, img.id, keys, META_VARIANTS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, META_VARIANTS_MAX);
+    int top = 0;
+    for (int i = 0; i < n; i++)
+        top += keys[i] == UINT64_MAX;
+    CHECK_EQ(top, 1);
+    fx_done(&f);
+}
+
 /* ---- concurrency ---- */
 
 #define WRITERS 8
@@ -697,6 +1109,59 @@ static void test_group_commit(void)
     fx_done(&f);
 }
 
+struct variant_racer {
+    struct meta_store *m;
+    uint64_t image_id;
+    atomic_int done; /* inserts finished so far */
+    int ok, gone, bad;
+};
+
+/* Records variants until the image is gone; once variant_insert says so it must keep saying so. */
+static void *variant_racer_main(void *p)
+{
+    struct variant_racer *r = p;
+    struct meta_variant v;
+    for (unsigned i = 1; i <= 400 && r->gone < 5; i++) {
+        fill_variant(&v, r->image_id, 1000 + i, i);
+        enum kho_err rc = r->m->ops->variant_insert(r->m, &v);
+        if (rc == KHO_OK && !r->gone)
+            r->ok++;
+        else if (rc == KHO_E_NOTFOUND)
+            r->gone++;
+        else
+            r->bad++;
+        atomic_fetch_add(&r->done, 1);
+    }
+    return NULL;
+}
+
+/* A variant recorded while its image is being deleted either lands before the delete (and goes
+ * with it) or is refused: none is left behind. */
+static void test_variant_delete_race(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img, out;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    struct variant_racer r = {.m = m, .image_id = img.id};
+    atomic_init(&r.done, 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, variant_racer_main, &r), 0);
+    while (atomic_load(&r.done) < 20)
+        usleep(100);
+    enum kho_err rc = m->ops->image_delete(m, img.id, a.id, &out);
+    pthread_join(t, NULL);
+    CHECK_EQ(rc, KHO_OK);
+    CHECK_EQ(r.bad, 0);
+    CHECK(r.ok >= 20);
+    CHECK_EQ(r.gone, 5);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM variants"), 0);
+    fx_done(&f);
+}
+
 /* Point lookups run on the event loops: they must stay far below a millisecond. */
 static void test_point_reads_fast(void)
 {
@@ -724,6 +1189,9 @@ static void test_point_reads_fast(void)
 }
 
 T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
-       T(test_migrate_runner), T(test_users), T(test_sessions), T(test_image_insert_dedup_get),
-       T(test_list_owner_pages_and_tags), T(test_list_public), T(test_image_update),
-       T(test_image_delete_and_usage), T(test_group_commit), T(test_point_reads_fast))
+       T(test_migrate_runner), T(test_upgrade_from_0001), T(test_users), T(test_sessions),
+       T(test_image_insert_dedup_get), T(test_list_owner_pages_and_tags), T(test_list_public),
+       T(test_image_update), T(test_image_delete_and_usage), T(test_image_details_roundtrip),
+       T(test_image_details_invalid), T(test_image_set_placeholder), T(test_variants),
+       T(test_variant_ceiling), T(test_group_commit), T(test_variant_delete_race),
+       T(test_point_reads_fast))
