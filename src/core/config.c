@@ -57,6 +57,9 @@ static const struct opt opts[] = {
      "seconds to finish in-flight requests on SIGTERM"},
     {"shard", N(OPT_INT, shard), "-1", "logical shard for new users; -1 spreads them"},
     {"cookie-secure", N(OPT_BOOL, cookie_secure), "false", "mark session cookies Secure (HTTPS)"},
+    {"role", S(role), "all", "services this node runs: all, api, or process (image processing)"},
+    {"process-url", S(process_url), "",
+     "base URL of a process node (http://HOST:PORT) that makes variants for this api node"},
     {"variant-sizes", S(variant_sizes), "64,128,256,320,480,640,800,1024,1280,1600,1920,2048,2560,3840",
      "widths and heights variants may have without a signature"},
     {"sign-key", S(sign_key), "", "HMAC-SHA256 key for signed variant URLs; default DATA/sign.key"},
@@ -216,7 +219,8 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
         c->max_frames < 1 || c->login_fail_limit < 1 || c->login_ip_fail_limit < 1 ||
         c->login_fail_window < 1 || c->process_workers < 0 || c->process_queue < 1 ||
         c->process_timeout_ms < 1 || c->thumb_wait_ms < 0 || c->watermark_opacity > 1 ||
-        c->watermark_scale <= 0 || c->watermark_scale > 1) {
+        c->watermark_scale <= 0 || c->watermark_scale > 1 ||
+        (strcmp(c->role, "all") && strcmp(c->role, "api") && strcmp(c->role, "process"))) {
         fprintf(err, "kho: inconsistent settings (workers >= 1, threads >= 0, inflight >= upload, "
                      "header >= 1K, 1M <= volume-max-bytes <= 32G, -1 <= shard < 8192, limits >= 1)\n");
         return KHO_E_INVALID;

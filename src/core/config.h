@@ -39,6 +39,8 @@ struct kho_config {
     int64_t shutdown_timeout;  /* seconds to finish in-flight requests on SIGTERM */
     int64_t shard;             /* logical shard for new users, -1 = spread by username */
     bool cookie_secure;
+    char role[16];            /* all, api or process */
+    char process_url[512];    /* where an api node sends image processing; "" = itself */
     /* image variants (issue #3) */
     char variant_sizes[256];  /* allow-listed widths and heights, comma-separated */
     char sign_key[256];       /* HMAC key for signed variant URLs; "" = DATA/sign.key */

@@ -79,10 +79,15 @@ static void run_job(struct pool_job *job)
 
 enum kho_err req_async(struct req *r, enum kho_err (*work)(struct req *r))
 {
+    return req_async_on(r, r->app->pool, work);
+}
+
+enum kho_err req_async_on(struct req *r, struct pool *pool, enum kho_err (*work)(struct req *r))
+{
     r->work = work;
     r->job.run = run_job;
     r->pending = true;
-    enum kho_err rc = pool_submit(r->app->pool, &r->job);
+    enum kho_err rc = pool_submit(pool, &r->job);
     if (rc) {
         r->pending = false;
         return req_fail(r, rc, "unavailable", "the server is busy, retry shortly");

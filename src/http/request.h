@@ -88,6 +88,8 @@ enum kho_err req_json_body(struct req *r, json_t **out);
 /* Run work(r) on the worker pool; its result (an error or a response it built) is sent from
  * the request's event loop. Returns KHO_E_BUSY (503) when the pool's queue is full. */
 enum kho_err req_async(struct req *r, enum kho_err (*work)(struct req *r));
+/* The same on another pool (the processing pool). */
+enum kho_err req_async_on(struct req *r, struct pool *pool, enum kho_err (*work)(struct req *r));
 
 /* Leave r unanswered for now: another thread owns it until it calls req_resume. */
 void req_park(struct req *r);

@@ -1,10 +1,19 @@
 /* Matches requests against the route tables of src/http/routes/; see router.h. */
 #include <string.h>
+#include "http/app.h"
 #include "http/router.h"
 #include "core/kho.h"
 
 static const struct route *const tables[] = {users_routes, sessions_routes, images_routes,
-                                             media_routes, health_routes};
+                                             media_routes, health_routes, internal_routes};
+
+/* Does a node of this role (--role all|api|process) serve rt? */
+static bool served(const struct route *rt, const char *role)
+{
+    if ((rt->flags & ROUTE_ANY_ROLE) || !strcmp(role, "all"))
+        return true;
+    return !strcmp(role, "process") == !!(rt->flags & ROUTE_INTERNAL);
+}
 
 /* Does path match pattern? Captures go to caps (pointers into path) with their lengths. */
 static bool match(const char *pattern, const char *path, const char **caps, size_t *caplen,
@@ -46,7 +55,7 @@ enum kho_err router_match(struct req *r, const struct route **out, const char **
             const char *caps[REQ_MAX_PARAMS];
             size_t caplen[REQ_MAX_PARAMS];
             int ncaps;
-            if (!match(rt->pattern, r->path, caps, caplen, &ncaps))
+            if (!served(rt, r->app->cfg->role) || !match(rt->pattern, r->path, caps, caplen, &ncaps))
                 continue;
             if (method_is(rt, r->method, r->method_name)) {
                 for (int i = 0; i < ncaps; i++) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <curl/curl.h>
 #include "auth/password.h"
 #include "auth/ratelimit.h"
 #include "blob/blob.h"
@@ -257,7 +258,8 @@ int server_run(const struct kho_config *cfg)
         log_error("cannot create data directory '%s': %s", cfg->data, strerror(errno));
         return 1;
     }
-    if (evthread_use_pthreads() != 0 || accesslog_open(cfg->access_log) ||
+    if (evthread_use_pthreads() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+        accesslog_open(cfg->access_log) ||
         password_init((uint64_t)cfg->argon2_ops, (size_t)cfg->argon2_mem, nloops) ||
         probe_init())
         return 1;

@@ -109,8 +109,6 @@ static void box_for(const struct process_params *p, const struct header *h, stru
     } else {
         sx = sy = fmin(sx, sy);
     }
-    b->width = b->width < 1 ? 1 : b->width;
-    b->height = b->height < 1 ? 1 : b->height;
     b->work_pixels = w * sx * hh * sy;
 }
 
@@ -125,13 +123,8 @@ static enum kho_err to_srgb8(VipsImage **img)
         }
         advance(img, t);
     }
-    if (vips_image_get_format(*img) != VIPS_FORMAT_UCHAR) {
-        if (vips_cast_uchar(*img, &t, NULL)) {
-            process_vips_log("cannot convert to 8 bits");
-            return KHO_E_INVALID;
-        }
-        advance(img, t);
-    }
+    if (vips_image_get_format(*img) != VIPS_FORMAT_UCHAR)
+        fprintf(stderr, "NOT UCHAR %d\n", vips_image_get_format(*img));
     return KHO_OK;
 }
 
@@ -322,6 +315,9 @@ static enum kho_err save(VipsImage *img, const struct process_params *p, struct 
         process_vips_log("cannot encode variant");
         return KHO_E_INVALID;
     }
+    /* decoders report damage they recovered from in the error buffer, and succeed */
+    if (vips_error_buffer()[0])
+        process_vips_log("variant made despite decoder errors");
     if (p->format == PROCESS_WEBP)
         webp_drop_metadata(out->data, &out->len);
     out->width = vips_image_get_width(img);
@@ -426,4 +422,14 @@ bool process_format_available(enum process_format f)
         return avif_ok;
     }
     return (unsigned)f < ARRAY_LEN(formats);
+}
+
+void process_formats(char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int f = PROCESS_JPEG; f <= PROCESS_AVIF; f++)
+        if (process_format_available((enum process_format)f) && used < cap)
+            used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? " " : "",
+                                     process_format_name((enum process_format)f));
 }

@@ -106,4 +106,7 @@ void process_vips_log(const char *what);
 enum kho_err process_decode(const void *in, size_t len, const struct process_params *p,
                             int64_t max_pixels, struct _VipsImage **out);
 
+/* The output formats this build can write, space-separated ("jpeg png webp avif"), into out. */
+void process_formats(char *out, size_t cap);
+
 #endif

@@ -679,3 +679,15 @@ def tiff(width=16, height=16, seed=0):
 def unique_png(width=32, height=32):
     """A PNG whose bytes are new on every call (random seed): defeats dedup between tests."""
     return png(width, height, seed=random.getrandbits(31), noise=True)
+
+
+def png_pixels(width, height, px, alpha=False):
+    """A PNG of exactly these pixels: px is row-major RGB (or RGBA with alpha) bytes."""
+    ch = 4 if alpha else 3
+    stride = width * ch
+    assert len(px) == stride * height, "png_pixels: %d bytes for %dx%dx%d" % (
+        len(px), width, height, ch)
+    raw = b"".join(b"\x00" + px[y * stride:(y + 1) * stride] for y in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) +
+            _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b""))

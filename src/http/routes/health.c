@@ -4,6 +4,8 @@
 #include "http/app.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "image/probe.h"
+#include "image/process.h"
 #include "core/kho.h"
 
 #define METRICS_MAX (1u << 20)
@@ -19,9 +21,13 @@ static enum kho_err readyz(struct req *r)
         return req_fail(r, KHO_E_BACKEND, "unavailable", "the metadata store is not usable");
     if (r->app->blob->ops->ping(r->app->blob))
         return req_fail(r, KHO_E_BACKEND, "unavailable", "the blob store is not usable");
+    char in[128], out[128];
+    probe_formats(in, sizeof(in));
+    process_formats(out, sizeof(out));
     return resp_json(r, 200,
-                     json_pack("{s:s,s:s,s:s,s:s}", "status", "ready", "version", KHO_VERSION,
-                               "db", r->app->meta->ops->name, "store", r->app->blob->ops->name));
+                     json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "status", "ready", "version",
+                               KHO_VERSION, "db", r->app->meta->ops->name, "store",
+                               r->app->blob->ops->name, "formats", "in", in, "out", out));
 }
 
 static void free_buf(void *p)
@@ -75,8 +81,8 @@ static enum kho_err metrics(struct req *r)
 }
 
 const struct route health_routes[] = {
-    {"GET", "/healthz", healthz, 0},
-    {"GET", "/readyz", readyz, 0},
-    {"GET", "/metrics", metrics, 0},
+    {"GET", "/healthz", healthz, ROUTE_ANY_ROLE},
+    {"GET", "/readyz", readyz, ROUTE_ANY_ROLE},
+    {"GET", "/metrics", metrics, ROUTE_ANY_ROLE},
     {NULL, NULL, NULL, 0},
 };

@@ -15,6 +15,7 @@
 #include "blob/blob.h"
 #include "http/app.h"
 #include "http/headers.h"
+#include "http/process_client.h"
 #include "http/query.h"
 #include "http/router.h"
 #include "http/routes/routes.h"
@@ -187,6 +188,15 @@ static enum kho_err check_params(struct req *r)
     return KHO_OK;
 }
 
+/* The canonical form of v's parameters: part of its key, and what a process node is sent. */
+static void write_spec(struct vwait *v, uint64_t wm_hash)
+{
+    const struct process_params *p = &v->p;
+    snprintf(v->spec, sizeof(v->spec), "w=%d&h=%d&fit=%s&crop=%d&e=%d&fmt=%s&q=%d&wm=%016llx",
+             p->width, p->height, fit_names[p->fit], (int)p->crop, (int)p->enlarge,
+             format_names[p->format], p->quality, (unsigned long long)wm_hash);
+}
+
 /* Parse and validate the variant parameters into v (params, spec, key). */
 static enum kho_err parse(struct req *r, struct vwait *v)
 {
@@ -286,9 +296,7 @@ static enum kho_err parse(struct req *r, struct vwait *v)
     if ((int64_t)p->width * (p->height ? p->height : p->width) > r->app->cfg->max_pixels)
         return req_fail(r, KHO_E_TOO_LARGE, "image_too_large", "the variant would be too large");
 
-    snprintf(v->spec, sizeof(v->spec), "w=%d&h=%d&fit=%s&crop=%d&e=%d&fmt=%s&q=%d&wm=%016llx",
-             p->width, p->height, fit_names[p->fit], (int)p->crop, (int)p->enlarge,
-             format_names[p->format], p->quality, (unsigned long long)r->app->wm_hash);
+    write_spec(v, r->app->wm_hash);
     return KHO_OK;
 }
 
@@ -330,7 +338,13 @@ static enum kho_err generate(struct vwait *v, const char **why)
         return rc;
     struct process_limits lim = {app->cfg->max_pixels, app->cfg->process_timeout_ms};
     struct process_result out = {0};
-    rc = process_variant(orig, orig_len, &v->p, app->wm, &lim, &out);
+    bool remote = app->cfg->process_url[0] != '\0';
+    if (remote)
+        rc = process_client_run(app->cfg->process_url, &app->sign_key, v->spec, orig, orig_len,
+                                (size_t)app->cfg->max_upload_bytes, app->cfg->process_timeout_ms,
+                                &out);
+    else
+        rc = process_variant(orig, orig_len, &v->p, app->wm, &lim, &out);
     free(orig);
     if (rc) {
         *why = rc == KHO_E_TOO_LARGE ? "the image took too long or is too large to process"
@@ -345,7 +359,10 @@ static enum kho_err generate(struct vwait *v, const char **why)
     struct meta_variant mv = {.key = v->key, .image_id = v->img.id, .width = out.width,
                               .height = out.height, .bytes = (int64_t)out.len,
                               .created_at = now_ms()};
-    process_result_free(&out);
+    if (remote)
+        free(out.data);
+    else
+        process_result_free(&out);
     if (rc)
         return rc;
     snprintf(mv.spec, sizeof(mv.spec), "%s", v->spec);
@@ -491,9 +508,7 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
     v->p = (struct process_params){.width = thumb->w, .height = thumb->h, .fit = thumb->fit,
                                    .format = default_format(img)};
     v->p.quality = default_quality(v->p.format);
-    snprintf(v->spec, sizeof(v->spec), "w=%d&h=%d&fit=%s&crop=%d&e=%d&fmt=%s&q=%d&wm=%016llx",
-             v->p.width, v->p.height, fit_names[v->p.fit], (int)v->p.crop, 0,
-             format_names[v->p.format], v->p.quality, (unsigned long long)app->wm_hash);
+    write_spec(v, app->wm_hash);
     v->key = variant_key(img->id, v->spec);
     v->w.arg = v;
     if (flight_join(app->flights, v->key, &v->w)) {
@@ -613,3 +628,89 @@ void variants_free(struct app *app)
         app->wm = NULL;
     }
 }
+
+/* ---- the process node's side: POST /internal/v1/process?SPEC&sig=... ---- */
+
+struct internal_job {
+    struct process_params p;
+    struct process_result out;
+};
+
+static void free_result(void *p)
+{
+    process_result_free(p);
+}
+
+static enum kho_err internal_work(struct req *r)
+{
+    struct internal_job *j = r->ctx;
+    struct process_limits lim = {r->app->cfg->max_pixels, r->app->cfg->process_timeout_ms};
+    enum kho_err rc = process_variant(r->body.p, r->body.len, &j->p, r->app->wm, &lim, &j->out);
+    if (rc)
+        return req_fail(r, rc, rc == KHO_E_TOO_LARGE ? "image_too_large" : "invalid_image",
+                        "the image cannot be processed");
+    rc = arena_defer(&r->arena, free_result, &j->out);
+    if (rc)
+        return rc;
+    r->status = 200;
+    r->content_type = j->out.mime;
+    r->out = j->out.data;
+    r->out_len = j->out.len;
+    resp_header(r, "X-Width", req_printf(r, "%d", j->out.width));
+    resp_header(r, "X-Height", req_printf(r, "%d", j->out.height));
+    return KHO_OK;
+}
+
+static enum kho_err internal_process(struct req *r)
+{
+    struct internal_job *j = arena_calloc(&r->arena, sizeof(*j));
+    const char *s, *sig;
+    int crop = 0, enlarge = 0;
+    if (!j)
+        return KHO_E_NOMEM;
+    enum kho_err rc = req_query(r, "sig", &sig);
+    const char *msg = rc ? NULL : signed_message(r);
+    if (!rc && (!sig || !msg || !signature_check(&r->app->sign_key, msg, strlen(msg), sig,
+                                                strlen(sig))))
+        return req_fail(r, KHO_E_DENIED, "invalid_signature", "the signature does not match");
+    struct process_params *p = &j->p;
+    if (!rc)
+        rc = read_int(r, "w", 0, PROCESS_MAX_DIMENSION, &p->width);
+    if (!rc)
+        rc = read_int(r, "h", 0, PROCESS_MAX_DIMENSION, &p->height);
+    if (!rc)
+        rc = read_int(r, "q", 0, 100, &p->quality);
+    if (!rc)
+        rc = read_int(r, "crop", 0, 1, &crop);
+    if (!rc)
+        rc = read_int(r, "e", 0, 1, &enlarge);
+    if (!rc)
+        rc = req_query(r, "fit", &s);
+    if (rc)
+        return rc;
+    int fit = s ? name_index(s, fit_names, 3) : 0;
+    if ((rc = req_query(r, "fmt", &s)) != KHO_OK)
+        return rc;
+    int fmt = s ? name_index(s, format_names, 4) : 0;
+    if ((rc = req_query(r, "wm", &s)) != KHO_OK)
+        return rc;
+    if (fit < 0 || fmt < 0 || !s || strtoull(s, NULL, 16) != r->app->wm_hash)
+        return req_fail(r, KHO_E_INVALID, "invalid_parameter",
+                        "bad spec, or watermark settings that differ from this node's");
+    if (r->body.len == 0)
+        return req_fail(r, KHO_E_INVALID, "empty_body", "the image is empty");
+    p->fit = (enum process_fit)fit;
+    p->format = (enum process_format)fmt;
+    p->crop = (enum process_crop)crop;
+    p->enlarge = enlarge;
+    r->ctx = j;
+    rc = req_async_on(r, r->app->process_pool, internal_work);
+    if (rc)
+        return req_fail(r, rc, "unavailable", "image processing is busy, retry shortly");
+    return KHO_OK;
+}
+
+const struct route internal_routes[] = {
+    {"POST", "/internal/v1/process", internal_process, ROUTE_INTERNAL | ROUTE_UPLOAD},
+    {NULL, NULL, NULL, 0},
+};

@@ -485,6 +485,37 @@ static void test_cmyk(void)
     CHECK(v[0] > 200 && v[1] < 80 && v[2] < 80);
 }
 
+/* 16-bit grey, with and without alpha, comes out as 8-bit sRGB */
+static void test_deep_grey(void)
+{
+    for (int bands = 1; bands <= 2; bands++) {
+        VipsImage *g = paint(64, 64, 3, grey), *one, *deep, *with_alpha = NULL;
+        CHECK_EQ(vips_extract_band(g, &one, 0, "n", bands, NULL), 0);
+        g_object_unref(g);
+        CHECK_EQ(vips_cast_ushort(one, &deep, NULL), 0);
+        g_object_unref(one);
+        CHECK_EQ(vips_copy(deep, &with_alpha, "interpretation", VIPS_INTERPRETATION_GREY16, NULL),
+                 0);
+        g_object_unref(deep);
+        struct blob in = save(with_alpha, "png");
+        for (int f = PROCESS_JPEG; f <= PROCESS_WEBP; f++) {
+            struct process_params p = params(32, 0, PROCESS_CONTAIN, (enum process_format)f);
+            struct process_result r;
+            double v[4];
+            CHECK_EQ(process_variant(in.p, in.len, &p, NULL, &nolimit, &r), KHO_OK);
+            VipsImage *img = load(r.data, r.len);
+            process_result_free(&r);
+            CHECK(img);
+            bool ok = vips_image_get_format(img) == VIPS_FORMAT_UCHAR &&
+                      vips_image_get_bands(img) == (f == PROCESS_JPEG ? 3 : bands + 2);
+            at(img, 5, 5, v);
+            g_object_unref(img);
+            CHECK(ok);
+        }
+        g_free(in.p);
+    }
+}
+
 static void test_alpha(void)
 {
     struct blob in = save(paint(200, 100, 4, half_alpha), "png");
@@ -1055,7 +1086,7 @@ static void test_thumbhash_colours(void)
 
 T_MAIN("process", T(test_contain), T(test_cover), T(test_cover_centre_pixels), T(test_fill),
        T(test_formats), T(test_quality), T(test_orientation), T(test_strip), T(test_icc_profile),
-       T(test_cmyk), T(test_alpha), T(test_gif_first_frame), T(test_heif_input),
+       T(test_cmyk), T(test_deep_grey), T(test_alpha), T(test_gif_first_frame), T(test_heif_input),
        T(test_watermark_text), T(test_watermark_logo), T(test_watermark_invalid),
        T(test_params_invalid), T(test_limits), T(test_timeout), T(test_hostile_inputs),
        T(test_threads), T(test_exif), T(test_exif_dates), T(test_exif_gps_malformed),
