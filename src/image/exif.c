@@ -32,8 +32,11 @@ static size_t entry_value_len(const char *s)
     return p ? (size_t)(p - s) : strlen(s);
 }
 
+/* What libvips renders instead of an ASCII entry that is not valid UTF-8. */
+#define INVALID_UTF8 "<invalid utf-8 string>"
+
 /* The value of entry name into out (cap bytes, NUL-terminated), or false when the image has no
- * such entry. */
+ * such entry or its text was not valid UTF-8. */
 static bool entry(VipsImage *img, const char *name, char *out, size_t cap)
 {
     const char *s;
@@ -41,10 +44,12 @@ static bool entry(VipsImage *img, const char *name, char *out, size_t cap)
     if (!vips_image_get_typeof(img, name))
         return false;
     if (vips_image_get_string(img, name, &s)) {
-        process_vips_log("cannot read exif entry");
+        probe_vips_log(LOG_WARN, "cannot read exif entry");
         return false;
     }
     size_t n = entry_value_len(s);
+    if (n == strlen(INVALID_UTF8) && memcmp(s, INVALID_UTF8, n) == 0)
+        return false;
     if (n >= cap)
         n = cap - 1;
     memcpy(out, s, n);
@@ -208,7 +213,7 @@ enum kho_err exif_read(const void *in, size_t len, struct exif_info *out)
         return rc;
     img = vips_image_new_from_buffer((void *)in, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (!img) {
-        process_vips_log("cannot read image header");
+        probe_vips_log(LOG_WARN, "cannot read image header");
         return KHO_E_INVALID;
     }
     if (entry(img, "exif-ifd0-Make", v, sizeof(v)))

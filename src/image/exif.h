@@ -9,7 +9,9 @@
 
 struct exif_info {
     int64_t taken_at_ms; /* capture time as Unix ms, read as UTC (EXIF has no zone); 0 unknown */
-    char make[64], model[64]; /* printable UTF-8, trimmed, truncated at a character; "" unknown */
+    /* printable UTF-8 (control characters dropped), trimmed, truncated at a character; ""
+     * unknown, also when the entry is not valid UTF-8 */
+    char make[64], model[64];
     bool has_gps;
     double lat, lon; /* degrees, south and west negative, within [-90, 90] and [-180, 180] */
 };

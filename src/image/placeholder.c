@@ -8,6 +8,7 @@
 #include <string.h>
 #include <vips/vips.h>
 #include "image/placeholder.h"
+#include "image/probe.h"
 #include "image/process.h"
 #include "core/kho.h"
 
@@ -156,7 +157,7 @@ enum kho_err placeholder_thumbhash(const void *in, size_t len, char *out, size_t
         return rc;
     if (!vips_image_hasalpha(img)) {
         if (vips_bandjoin_const1(img, &t, 255.0, NULL)) {
-            process_vips_log("cannot add alpha");
+            probe_vips_log(LOG_WARN, "cannot add alpha");
             g_object_unref(img);
             return KHO_E_INVALID;
         }
@@ -166,7 +167,7 @@ enum kho_err placeholder_thumbhash(const void *in, size_t len, char *out, size_t
     if (vips_image_get_bands(img) == 4)
         px = vips_image_write_to_memory(img, &n);
     if (!px) {
-        process_vips_log("cannot decode image for its placeholder");
+        probe_vips_log(LOG_WARN, "cannot decode image for its placeholder");
         g_object_unref(img);
         return KHO_E_INVALID;
     }

@@ -61,10 +61,10 @@ static void forward_vips_log(const gchar *domain, GLogLevelFlags level, const gc
 
 /* libvips' error buffer is process-wide: take its text (the copy also clears it) into the
  * debug log, never towards a client. */
-static void log_vips_error(const char *what)
+void probe_vips_log(enum log_level level, const char *what)
 {
     char *msg = vips_error_buffer_copy();
-    log_debug("%s: %s", what, msg);
+    log_msg(level, "%s: %s", what, msg);
     g_free(msg);
 }
 
@@ -74,7 +74,7 @@ static void vips_start(void)
                                           "VipsForeignLoadWebp", "VipsForeignLoadNsgif",
                                           "VipsForeignLoadHeif"};
     if (VIPS_INIT("kho") != 0) {
-        log_vips_error("cannot start libvips");
+        probe_vips_log(LOG_DEBUG, "cannot start libvips");
         return;
     }
     g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, forward_vips_log, NULL);
@@ -527,7 +527,7 @@ static enum kho_err probe_heif(const uint8_t *d, size_t len, struct shape *s, co
     VipsImage *img = NULL;
     /* heifload reads the buffer and never writes it */
     if (vips_heifload_buffer((void *)d, len, &img, "access", VIPS_ACCESS_SEQUENTIAL, NULL)) {
-        log_vips_error("heif header");
+        probe_vips_log(LOG_DEBUG, "heif header");
         *why = "malformed heif";
         return KHO_E_INVALID;
     }
@@ -555,7 +555,7 @@ static enum kho_err probe_other(const uint8_t *d, size_t len, struct probe_resul
     }
     const char *loader = vips_foreign_find_load_buffer(d, len);
     if (!loader || strncmp(loader, prefix, sizeof(prefix) - 1) != 0) {
-        log_vips_error("no image loader");
+        probe_vips_log(LOG_DEBUG, "no image loader");
         *why = "not a recognised image";
         return KHO_E_INVALID;
     }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "core/log.h"
 
 /* Start libvips once with server settings: untrusted and all loaders other than jpeg, png,
  * webp, gif and heif blocked process-wide, no operation cache, one thread per operation (the
@@ -55,5 +56,9 @@ enum kho_err probe_image(const void *data, size_t len, const struct probe_limits
 /* The formats this build accepts, space-separated ("jpeg png webp gif heif avif"), into out.
  * Calls probe_init. */
 void probe_formats(char *out, size_t cap);
+
+/* Move libvips's error buffer to the log at level, prefixed by what, and clear it. Its messages
+ * never reach clients. */
+void probe_vips_log(enum log_level level, const char *what);
 
 #endif

@@ -49,13 +49,6 @@ struct deadline {
 static pthread_once_t avif_once = PTHREAD_ONCE_INIT;
 static bool avif_ok;
 
-void process_vips_log(const char *what)
-{
-    char *msg = vips_error_buffer_copy();
-    log_warn("%s: %s", what, msg);
-    g_free(msg);
-}
-
 /* Replace *img by next, made from it: next holds the references it needs. */
 static void advance(VipsImage **img, VipsImage *next)
 {
@@ -68,7 +61,7 @@ static enum kho_err read_header(const void *in, size_t len, struct header *h)
     VipsImage *img =
         vips_image_new_from_buffer((void *)in, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (!img) {
-        process_vips_log("cannot read image header");
+        probe_vips_log(LOG_WARN, "cannot read image header");
         return KHO_E_INVALID;
     }
     h->width = vips_image_get_width(img);
@@ -112,19 +105,18 @@ static void box_for(const struct process_params *p, const struct header *h, stru
     b->work_pixels = w * sx * hh * sy;
 }
 
-/* libvips gives 8-bit sRGB for most inputs already; grey, 16-bit and odd profiles need this. */
-static enum kho_err to_srgb8(VipsImage **img)
+/* thumbnail outputs 8-bit sRGB or 8-bit grey (with alpha, if any): grey becomes sRGB, which the
+ * watermark and the callers expect */
+static enum kho_err to_srgb(VipsImage **img)
 {
     VipsImage *t;
-    if (vips_image_guess_interpretation(*img) != VIPS_INTERPRETATION_sRGB) {
-        if (vips_colourspace(*img, &t, VIPS_INTERPRETATION_sRGB, NULL)) {
-            process_vips_log("cannot convert to srgb");
-            return KHO_E_INVALID;
-        }
-        advance(img, t);
+    if (vips_image_guess_interpretation(*img) == VIPS_INTERPRETATION_sRGB)
+        return KHO_OK;
+    if (vips_colourspace(*img, &t, VIPS_INTERPRETATION_sRGB, NULL)) {
+        probe_vips_log(LOG_WARN, "cannot convert to srgb");
+        return KHO_E_INVALID;
     }
-    if (vips_image_get_format(*img) != VIPS_FORMAT_UCHAR)
-        fprintf(stderr, "NOT UCHAR %d\n", vips_image_get_format(*img));
+    advance(img, t);
     return KHO_OK;
 }
 
@@ -163,10 +155,10 @@ enum kho_err process_decode(const void *in, size_t len, const struct process_par
     if (vips_thumbnail_buffer((void *)in, len, &img, b.width, "height", b.height, "size", b.size,
                               "crop", b.crop, "option_string", "fail_on=error", "export_profile",
                               h.icc ? "srgb" : NULL, NULL)) {
-        process_vips_log("cannot decode image");
+        probe_vips_log(LOG_WARN, "cannot decode image");
         return KHO_E_INVALID;
     }
-    rc = to_srgb8(&img);
+    rc = to_srgb(&img);
     if (rc) {
         g_object_unref(img);
         return rc;
@@ -211,9 +203,10 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* libvips 8.14 writes a generated EXIF chunk into every WebP, strip or not (libvips#3340):
- * drop the EXIF and XMP chunks and their VP8X flags, in place (the file only shrinks). A
- * container that does not parse is left as it is. */
+/* Even without metadata on the image, 8.14's webpsave adds an EXIF chunk it generates
+ * (resolution, size: some 200 bytes, a tenth of a small thumbnail): drop EXIF and XMP chunks and
+ * their VP8X flags, in place (the file only shrinks). A container that does not parse is left as
+ * it is. */
 static void webp_drop_metadata(uint8_t *d, size_t *len)
 {
     size_t in, out = 12;
@@ -267,21 +260,21 @@ static enum kho_err flatten_white(VipsImage **img)
     int r = vips_flatten(*img, &t, "background", white, NULL);
     vips_area_unref(VIPS_AREA(white));
     if (r) {
-        process_vips_log("cannot flatten alpha");
+        probe_vips_log(LOG_WARN, "cannot flatten alpha");
         return KHO_E_INVALID;
     }
     advance(img, t);
     return KHO_OK;
 }
 
-/* libvips 8.14's webpsave writes the EXIF block even with strip set: metadata is removed from
- * the image itself, so that no saver has any to write. Header fields (width...) are not
- * removable and stay. */
+/* The savers are asked to strip, but 8.14's webpsave ignores it (libvips#3340) and writes the
+ * EXIF, XMP and ICC the image carries: so the image carries none. Header fields (width...) are
+ * not removable and stay. */
 static enum kho_err strip_metadata(VipsImage **img)
 {
     VipsImage *t;
     if (vips_copy(*img, &t, NULL)) {
-        process_vips_log("cannot copy image");
+        probe_vips_log(LOG_WARN, "cannot copy image");
         return KHO_E_INVALID;
     }
     gchar **fields = vips_image_get_fields(t);
@@ -312,12 +305,12 @@ static enum kho_err save(VipsImage *img, const struct process_params *p, struct 
             vips_error_clear();
             return KHO_E_TOO_LARGE;
         }
-        process_vips_log("cannot encode variant");
+        probe_vips_log(LOG_WARN, "cannot encode variant");
         return KHO_E_INVALID;
     }
     /* decoders report damage they recovered from in the error buffer, and succeed */
     if (vips_error_buffer()[0])
-        process_vips_log("variant made despite decoder errors");
+        probe_vips_log(LOG_WARN, "variant made despite decoder errors");
     if (p->format == PROCESS_WEBP)
         webp_drop_metadata(out->data, &out->len);
     out->width = vips_image_get_width(img);
@@ -403,14 +396,14 @@ static void avif_probe(void)
     if (probe_init() || vips_type_find("VipsOperation", "heifsave_buffer") == 0)
         return;
     if (vips_black(&img, 16, 16, "bands", 3, NULL)) {
-        process_vips_log("cannot make avif probe image");
+        probe_vips_log(LOG_WARN, "cannot make avif probe image");
         return;
     }
     avif_ok =
         vips_heifsave_buffer(img, &buf, &len, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1,
                              "effort", AVIF_EFFORT, NULL) == 0;
     if (!avif_ok)
-        process_vips_log("avif output disabled");
+        probe_vips_log(LOG_WARN, "avif output disabled");
     g_free(buf);
     g_object_unref(img);
 }

@@ -95,10 +95,6 @@ bool process_format_available(enum process_format f);
 
 struct _VipsImage;
 
-/* Move libvips' process-wide error buffer to the debug log as "what: message", clearing it,
- * so that library text never reaches a client. */
-void process_vips_log(const char *what);
-
 /* Decode in[0..len) as process_variant does (same size rules for p's width, height, fit, crop
  * and enlarge; p's format and quality are ignored) into an upright 8-bit sRGB image of 3 bands,
  * or 4 with alpha. The pixels are computed lazily when *out is read. Errors as process_variant's

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include <vips/vips.h>
+#include "image/probe.h"
 #include "image/watermark.h"
 #include "core/utf8.h"
 #include "core/kho.h"
@@ -42,13 +43,17 @@ static enum kho_err text_overlay(const char *text, int tw, int th, VipsImage **o
     char *markup = g_markup_escape_text(text, -1);
     VipsImage *t[11] = {0};
     int r = vips_text(&t[0], markup, "font", "sans", "dpi", TEXT_PROBE_DPI, NULL);
-    if (!r) {
-        /* text width grows linearly with the dpi: one measurement gives the dpi that fits */
-        double fit =
-            fmin((double)tw / vips_image_get_width(t[0]), (double)th / vips_image_get_height(t[0]));
-        int dpi = (int)lround(TEXT_PROBE_DPI * fit);
-        r = vips_text(&t[1], markup, "font", "sans", "dpi", dpi < 1 ? 1 : dpi, NULL);
+    if (r) {
+        /* pango draws missing glyphs as boxes: what fails here is text with nothing to draw */
+        probe_vips_log(LOG_WARN, "cannot render watermark text");
+        g_free(markup);
+        return KHO_E_INVALID;
     }
+    /* text width grows linearly with the dpi: one measurement gives the dpi that fits */
+    double fit =
+        fmin((double)tw / vips_image_get_width(t[0]), (double)th / vips_image_get_height(t[0]));
+    int dpi = (int)lround(TEXT_PROBE_DPI * fit);
+    r = vips_text(&t[1], markup, "font", "sans", "dpi", dpi < 1 ? 1 : dpi, NULL);
     if (!r) {
         int pad = vips_image_get_height(t[1]) / 10 + 1;
         int w = vips_image_get_width(t[1]) + 2 * pad, h = vips_image_get_height(t[1]) + 2 * pad;
@@ -65,7 +70,7 @@ static enum kho_err text_overlay(const char *text, int tw, int th, VipsImage **o
     g_free(markup);
     unref_all(t, ARRAY_LEN(t));
     if (r) {
-        process_vips_log("cannot render watermark text");
+        probe_vips_log(LOG_WARN, "cannot render watermark text");
         return KHO_E_BACKEND;
     }
     return KHO_OK;
@@ -93,7 +98,7 @@ static enum kho_err logo_overlay(const struct watermark *wm, int tw, int th, Vip
     r = vips_bandjoin_const1(img, out, 255.0, NULL);
     g_object_unref(img);
     if (r) {
-        process_vips_log("cannot add alpha to logo");
+        probe_vips_log(LOG_WARN, "cannot add alpha to logo");
         return KHO_E_INVALID;
     }
     return KHO_OK;
@@ -132,7 +137,7 @@ enum kho_err watermark_apply(VipsImage *in, const struct watermark *wm, VipsImag
         r = vips_copy(t[3] ? t[3] : t[2], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
     unref_all(t, ARRAY_LEN(t));
     if (r) {
-        process_vips_log("cannot composite watermark");
+        probe_vips_log(LOG_WARN, "cannot composite watermark");
         return KHO_E_BACKEND;
     }
     return KHO_OK;

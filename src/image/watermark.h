@@ -18,7 +18,8 @@ enum kho_err watermark_check(const struct watermark *wm);
  * on any background; a logo keeps its colours. Either is scaled to wm->scale times in's width
  * (less when that would be taller than in), its alpha multiplied by wm->opacity, and placed 2%
  * of in's width from the edges of its corner, or in the centre; a watermark larger than a tiny
- * image is clipped. Errors: KHO_E_INVALID (the logo is not a decodable image), KHO_E_TOO_LARGE
+ * image is clipped. Errors: KHO_E_INVALID (the logo is not a decodable image, or the text
+ * has nothing to draw, like only spaces), KHO_E_TOO_LARGE
  * (the logo is over WATERMARK_MAX_LOGO_PIXELS and over the area it is scaled to),
  * KHO_E_BACKEND (text cannot be rendered). in
  * stays the caller's. */
