@@ -33,4 +33,8 @@ enum kho_err http_path_decode(const char *in, size_t len, char *out, size_t cap,
  * fit in cap bytes. */
 bool cookie_get(const char *h, size_t len, const char *name, char *out, size_t cap);
 
+/* Percent-encode in (everything but A-Z a-z 0-9 - . _ ~) into out, NUL-terminated. Returns the
+ * length, or 0 (out = "") when it does not fit in cap. */
+size_t query_encode(const char *in, char *out, size_t cap);
+
 #endif

@@ -16,6 +16,7 @@
 #define META_TAGS_TEXT_MAX (META_TAGS_MAX * (META_TAG_MAX + 1))
 #define META_PWHASH_MAX 128
 #define META_FORMAT_MAX 8
+#define META_WATERMARK_MAX 511
 #define META_CAMERA_MAX 63
 #define META_PLACEHOLDER_MAX 47
 #define META_SPEC_MAX 127
@@ -29,6 +30,7 @@ struct meta_user {
     char username[META_USERNAME_MAX + 1];
     char pwhash[META_PWHASH_MAX + 1]; /* crypto_pwhash_str output */
     int64_t created_at;               /* unix ms */
+    char watermark[META_WATERMARK_MAX + 1]; /* JSON settings, "" = the server's default */
 };
 
 struct meta_image {
@@ -51,6 +53,7 @@ struct meta_image {
     bool has_gps;
     double gps_lat, gps_lon;
     char placeholder[META_PLACEHOLDER_MAX + 1]; /* ThumbHash, base64; "" until computed */
+    char owner_watermark[META_WATERMARK_MAX + 1]; /* the owner's watermark settings (read only) */
 };
 
 /* A stored variant of an image: its blob key and what it is. */
@@ -75,6 +78,9 @@ struct meta_ops {
     enum kho_err (*user_create)(struct meta_store *m, struct meta_user *u);
     enum kho_err (*user_by_name)(struct meta_store *m, const char *username, struct meta_user *out);
     enum kho_err (*user_by_id)(struct meta_store *m, uint64_t id, struct meta_user *out);
+    /* Set a user's watermark settings (JSON text, "" for none). */
+    enum kho_err (*user_set_watermark)(struct meta_store *m, uint64_t user_id,
+                                       const char *watermark);
     /* Number and total bytes of a user's images. */
     enum kho_err (*user_usage)(struct meta_store *m, uint64_t user_id, int64_t *images,
                                int64_t *bytes);

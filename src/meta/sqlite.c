@@ -23,9 +23,9 @@ _Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PU
 #define IMAGE_COLS                                                                                 \
     "i.id, i.owner_id, u.username, i.title, i.tags, i.visibility, i.format, i.width, i.height, "   \
     "i.bytes, i.sha256, i.created_at, i.blob_key, i.alpha, i.taken_at, i.camera_make, "            \
-    "i.camera_model, i.has_gps, i.gps_lat, i.gps_lon, i.placeholder "
+    "i.camera_model, i.has_gps, i.gps_lat, i.gps_lon, i.placeholder, u.watermark "
 #define IMAGE_FROM "FROM images i JOIN users u ON u.id = i.owner_id "
-#define USER_COLS "u.id, u.username, u.pwhash, u.created_at "
+#define USER_COLS "u.id, u.username, u.pwhash, u.created_at, u.watermark "
 
 enum stmt {
     ST_BEGIN,
@@ -52,6 +52,7 @@ enum stmt {
     ST_IMAGE_UPDATE,
     ST_IMAGE_DELETE,
     ST_IMAGE_PLACEHOLDER,
+    ST_USER_WATERMARK,
     ST_TAG_INSERT,
     ST_TAG_CLEAR,
     ST_VARIANT_INSERT,
@@ -111,6 +112,7 @@ static const struct {
     [ST_IMAGE_DELETE] = {"image_delete", "DELETE FROM images WHERE id = ? AND owner_id = ?"},
     [ST_IMAGE_PLACEHOLDER] = {"image_placeholder",
                               "UPDATE images SET placeholder = ? WHERE id = ?"},
+    [ST_USER_WATERMARK] = {"user_watermark", "UPDATE users SET watermark = ? WHERE id = ?"},
     [ST_TAG_INSERT] =
         {"tag_insert",
          "INSERT OR IGNORE INTO image_tags (owner_id, tag, image_id) VALUES (?, ?, ?)"},
@@ -295,6 +297,7 @@ static void row_user(sqlite3_stmt *st, struct meta_user *u)
     COL_TEXT(st, 1, u->username);
     COL_TEXT(st, 2, u->pwhash);
     u->created_at = sqlite3_column_int64(st, 3);
+    COL_TEXT(st, 4, u->watermark);
 }
 
 /* Columns IMAGE_COLS. */
@@ -322,6 +325,7 @@ static void row_image(sqlite3_stmt *st, struct meta_image *img)
     img->gps_lat = sqlite3_column_double(st, 18);
     img->gps_lon = sqlite3_column_double(st, 19);
     COL_TEXT(st, 20, img->placeholder);
+    COL_TEXT(st, 21, img->owner_watermark);
 }
 
 /* Step a bound query to its first row: KHO_OK with the row's columns readable until q_end,
@@ -804,7 +808,7 @@ static enum kho_err sq_session_lookup(struct meta_store *m, const char *token_ha
     enum kho_err rc = q_row(&q);
     if (rc == KHO_OK) {
         row_user(q_st(&q), user);
-        col_text(q_st(&q), 4, csrf_hash, 65);
+        col_text(q_st(&q), 5, csrf_hash, 65); /* after USER_COLS */
     }
     q_end(&q);
     reader_give(c);
@@ -1094,6 +1098,32 @@ static enum kho_err sq_image_set_placeholder(struct meta_store *m, uint64_t id,
     return write_run(store_of(m), image_placeholder_w, &a);
 }
 
+struct watermark_args {
+    uint64_t user_id;
+    const char *watermark;
+};
+
+static enum kho_err user_watermark_w(struct conn *c, void *arg)
+{
+    const struct watermark_args *a = arg;
+    struct q q = q_begin(c, ST_USER_WATERMARK);
+    q_text(&q, a->watermark);
+    q_i64(&q, (int64_t)a->user_id);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+static enum kho_err sq_user_set_watermark(struct meta_store *m, uint64_t user_id,
+                                          const char *watermark)
+{
+    if (strlen(watermark) > META_WATERMARK_MAX)
+        return KHO_E_TOO_LARGE;
+    struct watermark_args a = {user_id, watermark};
+    return write_run(store_of(m), user_watermark_w, &a);
+}
+
 /* ---- variants ---- */
 
 static enum kho_err variant_insert_w(struct conn *c, void *arg)
@@ -1245,6 +1275,7 @@ static const struct meta_ops sqlite_ops = {
     .image_update = sq_image_update,
     .image_delete = sq_image_delete,
     .image_set_placeholder = sq_image_set_placeholder,
+    .user_set_watermark = sq_user_set_watermark,
     .variant_insert = sq_variant_insert,
     .variant_keys = sq_variant_keys,
     .ping = sq_ping,

@@ -84,7 +84,7 @@ static enum kho_err media_get(struct req *r)
     if (rc)
         return rc;
     /* with a watermark set, only the owner gets the clean original; others get it marked */
-    if (r->query[0] || (variants_watermarked(r->app) && !owner))
+    if (r->query[0] || (variants_watermarked(r->app, &img) && !owner))
         return variants_serve(r, &img);
     char etag[68];
     snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "http/app.h"
 #include "http/request.h"
+#include "image/process.h"
 
 struct credentials {
     const char *username, *password;
@@ -33,7 +34,12 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
  * loops stop, before the connections go). */
 enum kho_err variants_init(struct app *app, int ncores);
 void variants_free(struct app *app);
-/* True when a watermark is configured: originals are then the owner's alone. */
-bool variants_watermarked(const struct app *app);
+/* True when a watermark applies to img (the server's or its owner's): its clean original is
+ * then the owner's alone. */
+bool variants_watermarked(const struct app *app, const struct meta_image *img);
+/* Parse a user's watermark settings {"text","position"?,"opacity"?,"scale"?} (JSON) into wm,
+ * its text copied to text[cap]. KHO_E_INVALID with *why (for the client) when malformed. */
+enum kho_err variants_parse_watermark(const char *json, struct watermark *wm, char *text,
+                                      size_t cap, const char **why);
 
 #endif

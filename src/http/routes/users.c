@@ -1,4 +1,5 @@
 /* Registration and the current user's profile. */
+#include <stdlib.h>
 #include <string.h>
 #include "auth/password.h"
 #include "http/app.h"
@@ -93,7 +94,57 @@ static enum kho_err me_work(struct req *r)
     json_t *j = view_user(&r->user);
     json_object_set_new(j, "image_count", json_integer(count));
     json_object_set_new(j, "bytes_used", json_integer(bytes));
+    json_object_set_new(j, "watermark",
+                        r->user.watermark[0] ? json_loads(r->user.watermark, 0, NULL)
+                                             : json_null());
     return resp_json(r, 200, j);
+}
+
+static enum kho_err me_patch_work(struct req *r)
+{
+    const char *wm = r->ctx;
+    enum kho_err rc = r->app->meta->ops->user_set_watermark(r->app->meta, r->user.id, wm);
+    if (rc)
+        return rc;
+    snprintf(r->user.watermark, sizeof(r->user.watermark), "%s", wm);
+    return me_work(r);
+}
+
+/* PATCH /api/v1/me {"watermark": {"text","position"?,"opacity"?,"scale"?} | null}: the user's
+ * own watermark for variants of their images (null: the server's default). */
+static enum kho_err users_me_patch(struct req *r)
+{
+    json_t *body;
+    enum kho_err rc = req_json_body(r, &body);
+    if (rc)
+        return rc;
+    const char *key;
+    json_t *v;
+    char *text = "";
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "watermark"))
+            return req_fail(r, KHO_E_INVALID, "invalid_parameter", "unknown field '%.64s'", key);
+        if (json_is_null(v))
+            continue;
+        if (!json_is_object(v))
+            return req_fail(r, KHO_E_INVALID, "invalid_parameter",
+                            "'watermark' must be an object or null");
+        char *dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        text = dump ? arena_strdup(&r->arena, dump) : NULL;
+        free(dump);
+        if (!text)
+            return KHO_E_NOMEM;
+        struct watermark wm;
+        char wm_text[WATERMARK_MAX_TEXT + 1];
+        const char *why;
+        if (strlen(text) > META_WATERMARK_MAX ||
+            variants_parse_watermark(text, &wm, wm_text, sizeof(wm_text), &why))
+            return req_fail(r, KHO_E_INVALID, "invalid_parameter", "%s",
+                            strlen(text) > META_WATERMARK_MAX ? "watermark is too long" : why);
+    }
+    r->ctx = text;
+    return req_async(r, me_patch_work);
 }
 
 static enum kho_err users_me(struct req *r)
@@ -104,5 +155,6 @@ static enum kho_err users_me(struct req *r)
 const struct route users_routes[] = {
     {"POST", "/api/v1/users", users_create, 0},
     {"GET", "/api/v1/me", users_me, ROUTE_AUTH},
+    {"PATCH", "/api/v1/me", users_me_patch, ROUTE_AUTH},
     {NULL, NULL, NULL, 0},
 };

@@ -24,6 +24,7 @@
 #include "image/process.h"
 #include "core/flight.h"
 #include "core/kho.h"
+#include "core/utf8.h"
 
 #define VARIANT_KEY_BIT (1ULL << 63) /* originals use ids, which never set it */
 
@@ -62,13 +63,73 @@ struct vwait {
     bool vary_accept;
     uint64_t key;
     char spec[META_SPEC_MAX + 1];
+    /* the watermark that applies: the owner's own, or the server's */
+    const struct watermark *wm;
+    uint64_t wm_hash;
+    struct watermark own;
+    char own_text[WATERMARK_MAX_TEXT + 1];
     /* the upload path waits on a ticket instead of a request */
     struct ticket *ticket;
 };
 
-bool variants_watermarked(const struct app *app)
+static int name_index(const char *v, const char *const *names, int n)
 {
-    return app->wm != NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i]))
+            return i;
+    return -1;
+}
+
+enum kho_err variants_parse_watermark(const char *json, struct watermark *wm, char *text,
+                                      size_t cap, const char **why)
+{
+    static const char *const positions[] = {"se", "sw", "ne", "nw", "center"};
+    json_error_t jerr;
+    json_t *j = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    const char *t = NULL, *pos = "se";
+    double opacity = 0.5, scale = 0.25;
+    *why = "watermark must be {\"text\", \"position\", \"opacity\", \"scale\"}";
+    enum kho_err rc = KHO_E_INVALID;
+    if (j && json_is_object(j) &&
+        !json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s,s?s,s?F,s?F}", "text", &t, "position", &pos,
+                        "opacity", &opacity, "scale", &scale)) {
+        int p = name_index(pos, positions, 5);
+        size_t n = strlen(t);
+        if (n == 0 || n > WATERMARK_MAX_TEXT || n >= cap || !utf8_valid_text(t, n))
+            *why = "watermark text must be 1 to 256 bytes of text";
+        else if (p < 0)
+            *why = "watermark position must be se, sw, ne, nw or center";
+        else if (!(opacity >= 0 && opacity <= 1) || !(scale > 0 && scale <= 1))
+            *why = "watermark opacity must be 0 to 1 and scale above 0 up to 1";
+        else {
+            memcpy(text, t, n + 1);
+            *wm = (struct watermark){.text = text, .position = (enum watermark_position)p,
+                                     .opacity = opacity, .scale = scale};
+            rc = KHO_OK;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* The owner's watermark if they set one, else the server's (or none). */
+static void choose_watermark(struct app *app, struct vwait *v)
+{
+    const char *why;
+    const char *json = v->img.owner_watermark;
+    if (json[0] && variants_parse_watermark(json, &v->own, v->own_text, sizeof(v->own_text),
+                                            &why) == KHO_OK) {
+        v->wm = &v->own;
+        v->wm_hash = XXH3_64bits(json, strlen(json)) | 1;
+    } else {
+        v->wm = app->wm;
+        v->wm_hash = app->wm_hash;
+    }
+}
+
+bool variants_watermarked(const struct app *app, const struct meta_image *img)
+{
+    return app->wm != NULL || img->owner_watermark[0];
 }
 
 static bool size_allowed(const struct app *app, int v)
@@ -92,14 +153,6 @@ static enum kho_err read_int(struct req *r, const char *name, int lo, int hi, in
                         name, lo, hi);
     *out = (int)n;
     return KHO_OK;
-}
-
-static int name_index(const char *v, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i]))
-            return i;
-    return -1;
 }
 
 /* Does Accept list type explicitly with a non-zero q? (A wildcard does not promise AVIF.) */
@@ -189,8 +242,9 @@ static enum kho_err check_params(struct req *r)
 }
 
 /* The canonical form of v's parameters: part of its key, and what a process node is sent. */
-static void write_spec(struct vwait *v, uint64_t wm_hash)
+static void write_spec(struct vwait *v)
 {
+    uint64_t wm_hash = v->wm_hash;
     const struct process_params *p = &v->p;
     snprintf(v->spec, sizeof(v->spec), "w=%d&h=%d&fit=%s&crop=%d&e=%d&fmt=%s&q=%d&wm=%016llx",
              p->width, p->height, fit_names[p->fit], (int)p->crop, (int)p->enlarge,
@@ -296,7 +350,7 @@ static enum kho_err parse(struct req *r, struct vwait *v)
     if ((int64_t)p->width * (p->height ? p->height : p->width) > r->app->cfg->max_pixels)
         return req_fail(r, KHO_E_TOO_LARGE, "image_too_large", "the variant would be too large");
 
-    write_spec(v, r->app->wm_hash);
+    write_spec(v);
     return KHO_OK;
 }
 
@@ -339,12 +393,20 @@ static enum kho_err generate(struct vwait *v, const char **why)
     struct process_limits lim = {app->cfg->max_pixels, app->cfg->process_timeout_ms};
     struct process_result out = {0};
     bool remote = app->cfg->process_url[0] != '\0';
-    if (remote)
-        rc = process_client_run(app->cfg->process_url, &app->sign_key, v->spec, orig, orig_len,
+    if (remote) {
+        /* an owner's watermark travels in the (signed) query; the server's is the node's own */
+        char spec[META_SPEC_MAX + 1 + 4 + 3 * META_WATERMARK_MAX];
+        size_t n = (size_t)snprintf(spec, sizeof(spec), "%s", v->spec);
+        if (v->wm == &v->own) {
+            n += (size_t)snprintf(spec + n, sizeof(spec) - n, "&wmt=");
+            query_encode(v->img.owner_watermark, spec + n, sizeof(spec) - n);
+        }
+        rc = process_client_run(app->cfg->process_url, &app->sign_key, spec, orig, orig_len,
                                 (size_t)app->cfg->max_upload_bytes, app->cfg->process_timeout_ms,
                                 &out);
-    else
-        rc = process_variant(orig, orig_len, &v->p, app->wm, &lim, &out);
+    } else {
+        rc = process_variant(orig, orig_len, &v->p, v->wm, &lim, &out);
+    }
     free(orig);
     if (rc) {
         *why = rc == KHO_E_TOO_LARGE ? "the image took too long or is too large to process"
@@ -450,6 +512,7 @@ enum kho_err variants_serve(struct req *r, const struct meta_image *img)
     v->r = r;
     v->app = r->app;
     v->img = *img;
+    choose_watermark(r->app, v);
     enum kho_err rc = parse(r, v);
     if (rc)
         return rc;
@@ -508,7 +571,8 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
     v->p = (struct process_params){.width = thumb->w, .height = thumb->h, .fit = thumb->fit,
                                    .format = default_format(img)};
     v->p.quality = default_quality(v->p.format);
-    write_spec(v, app->wm_hash);
+    choose_watermark(app, v);
+    write_spec(v);
     v->key = variant_key(img->id, v->spec);
     v->w.arg = v;
     if (flight_join(app->flights, v->key, &v->w)) {
@@ -634,6 +698,9 @@ void variants_free(struct app *app)
 struct internal_job {
     struct process_params p;
     struct process_result out;
+    const struct watermark *wm;
+    struct watermark own;
+    char own_text[WATERMARK_MAX_TEXT + 1];
 };
 
 static void free_result(void *p)
@@ -645,7 +712,7 @@ static enum kho_err internal_work(struct req *r)
 {
     struct internal_job *j = r->ctx;
     struct process_limits lim = {r->app->cfg->max_pixels, r->app->cfg->process_timeout_ms};
-    enum kho_err rc = process_variant(r->body.p, r->body.len, &j->p, r->app->wm, &lim, &j->out);
+    enum kho_err rc = process_variant(r->body.p, r->body.len, &j->p, j->wm, &lim, &j->out);
     if (rc)
         return req_fail(r, rc, rc == KHO_E_TOO_LARGE ? "image_too_large" : "invalid_image",
                         "the image cannot be processed");
@@ -692,9 +759,18 @@ static enum kho_err internal_process(struct req *r)
     if ((rc = req_query(r, "fmt", &s)) != KHO_OK)
         return rc;
     int fmt = s ? name_index(s, format_names, 4) : 0;
-    if ((rc = req_query(r, "wm", &s)) != KHO_OK)
+    const char *wmt, *why;
+    if ((rc = req_query(r, "wmt", &wmt)) != KHO_OK || (rc = req_query(r, "wm", &s)) != KHO_OK)
         return rc;
-    if (fit < 0 || fmt < 0 || !s || strtoull(s, NULL, 16) != r->app->wm_hash)
+    j->wm = r->app->wm;
+    uint64_t want = r->app->wm_hash;
+    if (wmt) { /* the owner's own watermark */
+        if (variants_parse_watermark(wmt, &j->own, j->own_text, sizeof(j->own_text), &why))
+            return req_fail(r, KHO_E_INVALID, "invalid_parameter", "%s", why);
+        j->wm = &j->own;
+        want = XXH3_64bits(wmt, strlen(wmt)) | 1;
+    }
+    if (fit < 0 || fmt < 0 || !s || strtoull(s, NULL, 16) != want)
         return req_fail(r, KHO_E_INVALID, "invalid_parameter",
                         "bad spec, or watermark settings that differ from this node's");
     if (r->body.len == 0)
