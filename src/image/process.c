@@ -98,6 +98,15 @@ static void box_for(const struct process_params *p, const struct header *h, stru
     } else if (both && p->fit == PROCESS_COVER) {
         b->crop =
             p->crop == PROCESS_CROP_CENTRE ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_ATTENTION;
+        if (!p->enlarge) {
+            /* a source smaller than the box still gets the box's shape (a square thumbnail of
+             * a small photo), at the largest size that needs no enlarging */
+            double f = fmin(1.0, fmin((double)w / p->width, (double)hh / p->height));
+            b->width = (int)fmax(1.0, floor(p->width * f));
+            b->height = (int)fmax(1.0, floor(p->height * f));
+            sx = side_scale(b->width, w, false);
+            sy = side_scale(b->height, hh, false);
+        }
         sx = sy = fmax(sx, sy);
     } else {
         sx = sy = fmin(sx, sy);

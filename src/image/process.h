@@ -9,7 +9,8 @@
 
 enum process_fit {
     PROCESS_CONTAIN, /* inside width x height, aspect kept */
-    PROCESS_COVER,   /* exactly width x height, aspect kept, cropped */
+    PROCESS_COVER,   /* exactly width x height, aspect kept, cropped; without enlarge a smaller
+                      * source gives the largest box of that shape it can fill */
     PROCESS_FILL     /* exactly width x height, stretched */
 };
 enum process_format { PROCESS_JPEG, PROCESS_PNG, PROCESS_WEBP, PROCESS_AVIF };

@@ -202,6 +202,15 @@ static void test_cover(void)
     p.enlarge = true;
     CHECK_EQ(variant(small, p, &w, &h), KHO_OK);
     CHECK(w == 256 && h == 256);
+    /* a source smaller than the box on one side keeps the box's shape without enlarging */
+    struct blob mid = save(paint(320, 240, 3, quadrants), "jpeg");
+    p = params(256, 256, PROCESS_COVER, PROCESS_JPEG);
+    CHECK_EQ(variant(mid, p, &w, &h), KHO_OK);
+    CHECK(w == 240 && h == 240);
+    p = params(400, 200, PROCESS_COVER, PROCESS_JPEG);
+    CHECK_EQ(variant(mid, p, &w, &h), KHO_OK);
+    CHECK(w == 320 && h == 160);
+    g_free(mid.p);
     /* with one side unconstrained, cover is contain */
     p = params(250, 0, PROCESS_COVER, PROCESS_JPEG);
     CHECK_EQ(variant(wide, p, &w, &h), KHO_OK);
