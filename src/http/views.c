@@ -37,7 +37,8 @@ const char *view_mime(const char *format)
 {
     static const char *const map[][2] = {{"jpeg", "image/jpeg"}, {"png", "image/png"},
                                          {"webp", "image/webp"}, {"gif", "image/gif"},
-                                         {"avif", "image/avif"}, {"heif", "image/heif"}};
+                                         {"avif", "image/avif"}, {"heif", "image/heif"},
+                                         {"tiff", "image/tiff"}};
     for (size_t i = 0; i < ARRAY_LEN(map); i++)
         if (!strcmp(format, map[i][0]))
             return map[i][1];

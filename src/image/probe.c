@@ -9,7 +9,7 @@
 #include "image/probe.h"
 #include "core/kho.h"
 
-enum format { F_UNKNOWN, F_JPEG, F_PNG, F_GIF, F_WEBP, F_HEIF };
+enum format { F_UNKNOWN, F_JPEG, F_PNG, F_GIF, F_WEBP, F_HEIF, F_TIFF };
 
 /* What a parser learns; frames and sizes are 64-bit so that no file can overflow them. */
 struct shape {
@@ -72,7 +72,7 @@ static void vips_start(void)
 {
     static const char *const allowed[] = {"VipsForeignLoadJpeg", "VipsForeignLoadPng",
                                           "VipsForeignLoadWebp", "VipsForeignLoadNsgif",
-                                          "VipsForeignLoadHeif"};
+                                          "VipsForeignLoadHeif", "VipsForeignLoadTiff"};
     if (VIPS_INIT("kho") != 0) {
         probe_vips_log(LOG_DEBUG, "cannot start libvips");
         return;
@@ -539,6 +539,41 @@ static enum kho_err probe_heif(const uint8_t *d, size_t len, struct shape *s, co
     return KHO_OK;
 }
 
+/* ---- tiff ---- */
+
+/* TIFF has no end marker to check cheaply, and its strips may lie anywhere: the header comes
+ * from libvips, then (within the pixel limit, checked first) every pixel of the first page is
+ * decoded once with errors fatal, so a truncated or damaged TIFF is refused at upload. */
+static enum kho_err probe_tiff(const uint8_t *d, size_t len, struct shape *s,
+                               const struct probe_limits *lim, const char **why)
+{
+    enum kho_err rc = probe_init();
+    if (rc) {
+        *why = "image decoder unavailable";
+        return rc;
+    }
+    VipsImage *img = NULL;
+    if (vips_tiffload_buffer((void *)d, len, &img, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                             VIPS_FAIL_ON_ERROR, NULL)) {
+        probe_vips_log(LOG_DEBUG, "tiff header");
+        *why = "malformed tiff";
+        return KHO_E_INVALID;
+    }
+    s->width = vips_image_get_width(img);
+    s->height = vips_image_get_height(img);
+    s->frames = 1; /* variants use the first page */
+    s->alpha = vips_image_hasalpha(img);
+    double avg;
+    if (s->width <= lim->max_dimension && s->height <= lim->max_dimension &&
+        s->width * s->height <= lim->max_pixels && vips_avg(img, &avg, NULL)) {
+        probe_vips_log(LOG_DEBUG, "tiff pixels");
+        *why = "truncated or damaged tiff";
+        rc = KHO_E_INVALID;
+    }
+    g_object_unref(img);
+    return rc;
+}
+
 /* ---- everything else ---- */
 
 /* Name an upload we do not parse, from the libvips loader that would claim it
@@ -547,7 +582,7 @@ static enum kho_err probe_other(const uint8_t *d, size_t len, struct probe_resul
                                 const char **why)
 {
     static const char prefix[] = "VipsForeignLoad";
-    static const char *const ours[] = {"jpeg", "png", "webp", "nsgif", "heif"};
+    static const char *const ours[] = {"jpeg", "png", "webp", "nsgif", "heif", "tiff"};
     enum kho_err rc = probe_init();
     if (rc) {
         *why = "image decoder unavailable";
@@ -591,6 +626,8 @@ static enum format sniff(const uint8_t *d, size_t len, bool *avif)
         return F_WEBP;
     if (heif_brands(d, len, avif))
         return F_HEIF;
+    if (len >= 8 && (memcmp(d, "II*\0", 4) == 0 || memcmp(d, "MM\0*", 4) == 0))
+        return F_TIFF;
     return F_UNKNOWN;
 }
 
@@ -626,11 +663,10 @@ enum kho_err probe_image(const void *data, size_t len, const struct probe_limits
                          struct probe_result *out, const char **why)
 {
     static const char *const names[] = {
-        [F_JPEG] = "jpeg", [F_PNG] = "png", [F_GIF] = "gif", [F_WEBP] = "webp"};
-    static const char *const mimes[] = {[F_JPEG] = "image/jpeg",
-                                        [F_PNG] = "image/png",
-                                        [F_GIF] = "image/gif",
-                                        [F_WEBP] = "image/webp"};
+        [F_JPEG] = "jpeg", [F_PNG] = "png", [F_GIF] = "gif", [F_WEBP] = "webp", [F_TIFF] = "tiff"};
+    static const char *const mimes[] = {[F_JPEG] = "image/jpeg", [F_PNG] = "image/png",
+                                        [F_GIF] = "image/gif",   [F_WEBP] = "image/webp",
+                                        [F_TIFF] = "image/tiff"};
     const uint8_t *d = data;
     struct shape s = {0};
     enum kho_err rc;
@@ -657,6 +693,9 @@ enum kho_err probe_image(const void *data, size_t len, const struct probe_limits
     case F_HEIF:
         rc = probe_heif(d, len, &s, why);
         break;
+    case F_TIFF:
+        rc = probe_tiff(d, len, &s, lim, why);
+        break;
     default:
         return probe_other(d, len, out, why);
     }
@@ -682,5 +721,5 @@ enum kho_err probe_image(const void *data, size_t len, const struct probe_limits
 void probe_formats(char *out, size_t cap)
 {
     probe_init();
-    snprintf(out, cap, "jpeg png webp gif%s", heif_available ? " heif avif" : "");
+    snprintf(out, cap, "jpeg png webp gif tiff%s", heif_available ? " heif avif" : "");
 }

@@ -186,7 +186,7 @@ def check_image(img, data=None, owner=None, fmt=None, size=None):
     assert img["title"] is None or isinstance(img["title"], str), img
     assert isinstance(img["tags"], list) and all(isinstance(t, str) for t in img["tags"]), img
     assert img["visibility"] in ("private", "unlisted", "public"), img
-    assert img["format"] in ("jpeg", "png", "webp", "gif"), img
+    assert img["format"] in ("jpeg", "png", "webp", "gif", "tiff", "heif", "avif"), img
     assert isinstance(img["width"], int) and isinstance(img["height"], int), img
     assert isinstance(img["bytes"], int), img
     assert SHA_RE.match(img["sha256"]), img

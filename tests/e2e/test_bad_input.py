@@ -72,9 +72,8 @@ def test_unsupported_media_types():
     good = lib.png(8, 8, seed=36)
     for ctype in ("text/plain", "application/json", "text/html; charset=utf-8", "video/mp4"):
         expect(s, s.upload(u, good, ctype), 415, "unsupported_media_type")
-    for ctype, data in (("image/bmp", lib.bmp()), ("image/tiff", lib.tiff()),
-                        ("image/svg+xml", lib.svg()), ("image/png", lib.bmp()),
-                        ("application/octet-stream", lib.tiff())):
+    for ctype, data in (("image/bmp", lib.bmp()), ("image/svg+xml", lib.svg()),
+                        ("image/png", lib.bmp()), ("application/octet-stream", lib.bmp())):
         expect(s, s.upload(u, data, ctype), 415, "unsupported_media_type")
     # SVG is text: a server may not even recognise it as an image when it is declared as PNG.
     r = s.upload(u, lib.svg(), "image/png")

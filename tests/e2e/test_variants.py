@@ -738,8 +738,13 @@ def test_input_formats():
         if data is anim:
             assert near(pixel(px, 16, 16), RED, 10), "GIF variant is not the first frame: %r" % (
                 pixel(px, 16, 16),)
-    check_error(s.upload(u, lib.tiff(16, 16, seed=52), "image/tiff"), 415,
-                "unsupported_media_type")
+    # TIFF in (issue #3); a truncated one is refused at upload
+    tif = lib.tiff(64, 48, seed=52)
+    img = s.upload_ok(u, tif, "image/tiff")
+    assert img["format"] == "tiff" and (img["width"], img["height"]) == (64, 48)
+    px = pixels(ok(get(s, img["id"], "w=64&fmt=png", token=u.token), "image/tiff").body)
+    assert (px[0], px[1]) == (64, 48)
+    check_error(s.upload(u, tif[:len(tif) // 2], "image/tiff"), 400, "invalid_image")
 
 
 def test_full_queue_answers_503_then_recovers():

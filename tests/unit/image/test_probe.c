@@ -111,12 +111,10 @@ static void test_init(void)
 {
     CHECK_EQ(probe_init(), KHO_OK);
     CHECK_EQ(probe_init(), KHO_OK);
-    /* loaders outside the allow-list are blocked process-wide */
-    struct blob t = save(noise(8, 8, 3), "tiff", NULL, 0);
-    CHECK(t.p);
-    VipsImage *img = vips_image_new_from_buffer(t.p, t.len, "", NULL);
+    /* loaders outside the allow-list are blocked process-wide (a PPM here) */
+    static const char ppm[] = "P6\n2 2\n255\n\0\0\0\0\0\0\0\0\0\0\0\0";
+    VipsImage *img = vips_image_new_from_buffer(ppm, sizeof(ppm) - 1, "", NULL);
     vips_error_clear();
-    g_free(t.p);
     CHECK(img == NULL);
 }
 
@@ -450,15 +448,25 @@ static void test_too_large(void)
     g_free(b.p);
 }
 
+static void test_tiff(void)
+{
+    struct probe_result r;
+    const char *why;
+    struct blob b = save(noise(40, 30, 3), "tiff", NULL, 0);
+    CHECK(b.p);
+    CHECK_EQ(probe_image(b.p, b.len, &lim, &r, &why), KHO_OK);
+    CHECK_STR(r.format, "tiff");
+    CHECK(r.width == 40 && r.height == 30);
+    /* truncated pixel data is found by the decode check */
+    CHECK_EQ(probe_image(b.p, b.len - 1000, &lim, &r, &why), KHO_E_INVALID);
+    g_free(b.p);
+}
+
 static void test_unsupported(void)
 {
     struct probe_result r;
     const char *why;
-    struct blob b = save(noise(16, 16, 3), "tiff", NULL, 0);
-    CHECK(b.p);
-    CHECK_EQ(probe_image(b.p, b.len, &lim, &r, &why), KHO_E_UNSUPPORTED);
-    CHECK_STR(why, "unsupported image format 'tiff'");
-    g_free(b.p);
+    struct blob b;
 
     /* 2x2 24-bit BMP */
     uint8_t bmp[70] = {'B', 'M', 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0,  0,
@@ -578,4 +586,4 @@ static void test_threads(void)
 
 T_MAIN("image", T(test_init), T(test_jpeg), T(test_png), T(test_webp), T(test_gif), T(test_heif),
        T(test_truncated), T(test_trailing_bytes), T(test_garbage), T(test_too_large),
-       T(test_unsupported), T(test_speed), T(test_threads))
+       T(test_tiff), T(test_unsupported), T(test_speed), T(test_threads))
