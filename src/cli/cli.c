@@ -10,6 +10,7 @@ static const struct cli_command commands[] = {
     {"server", cmd_server, "run the image store (HTTP API, storage, processing)"},
     {"fsck", cmd_fsck, "verify every stored blob against its checksum"},
     {"compact", cmd_compact, "reclaim the space of deleted blobs"},
+    {"sign", cmd_sign, "sign a variant URL (sizes off the allow-list)"},
     {"version", cmd_version, "print the version and the image formats this build handles"},
 };
 

@@ -768,3 +768,22 @@ def test_full_queue_answers_503_then_recovers():
     assert s.healthy() and s.request("GET", "/readyz").status == 200
     for q in queries:
         ok(get(s, img["id"], q), "after the burst: " + q)
+
+
+def test_kho_sign_makes_urls_the_server_accepts():
+    # a server with its own key file (DATA/sign.key): `kho sign --data` signs with it
+    s = lib.server()
+    u = s.new_user("varsign")
+    img = s.upload_ok(u, lib.png(900, 600, seed=61), query={"visibility": "public"})
+    path = "/i/%s?w=500&fmt=png" % img["id"]
+    check_error(s.request("GET", path), 400, "invalid_parameter")
+    signed = subprocess.run([lib.BIN, "sign", "--data", s.data, path], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert signed.startswith(path + "&sig="), signed
+    r = s.request("GET", signed)
+    assert r.status == 200 and r.headers["content-type"] == "image/png", r
+    assert pixels(r.body)[:2] == (500, 333)
+    # the wrong key's signature is refused
+    other = subprocess.run([lib.BIN, "sign", "--sign-key", "not-the-servers-key-0123", path],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    check_error(s.request("GET", other), 403, "invalid_signature")
