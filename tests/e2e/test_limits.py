@@ -20,7 +20,12 @@ def test_inflight_upload_budget():
             sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
             sock.sendall(head + b"\x89PNG")  # a body that never completes holds its reservation
             held.append(sock)
-        assert not lib.readable(held[0], 0.3), "a budgeted upload was answered early"
+        # both reservations are made once the server has read both heads
+        for _ in range(100):
+            if lib.metric_sum(s.metrics(), "kho_http_inflight_body_bytes") == 2 * MB:
+                break
+            threading.Event().wait(0.05)
+        assert not lib.readable(held[0], 0.1), "a budgeted upload was answered early"
         r = s.raw(head, timeout=5)
         lib.check_error(r, 503, "unavailable")
         assert int(r.headers["retry-after"]) >= 1

@@ -816,6 +816,7 @@ static void test_hostile_inputs(void)
     struct blob jpeg = save(paint(300, 200, 3, gradient), "jpeg");
     struct blob png = save(paint(300, 200, 3, gradient), "png");
     struct blob tiff = save(paint(30, 20, 3, gradient), "tiff");
+    tiff.len /= 2; /* tiff is an input format: a truncated one is what must fail */
     struct process_params p = params(100, 0, PROCESS_CONTAIN, PROCESS_JPEG);
     struct process_result r;
     static const char junk[] = "GIF89a but not really a gif at all, just text";
