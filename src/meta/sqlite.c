@@ -1071,16 +1071,18 @@ static enum kho_err sq_image_delete(struct meta_store *m, uint64_t id, uint64_t 
     return write_run(store_of(m), image_delete_w, &a);
 }
 
-struct placeholder_args {
+/* One text column of one row, set by a statement "UPDATE ... SET col = ? WHERE id = ?". */
+struct set_text_args {
+    enum stmt st;
     uint64_t id;
-    const char *placeholder;
+    const char *text;
 };
 
-static enum kho_err image_placeholder_w(struct conn *c, void *arg)
+static enum kho_err set_text_w(struct conn *c, void *arg)
 {
-    const struct placeholder_args *a = arg;
-    struct q q = q_begin(c, ST_IMAGE_PLACEHOLDER);
-    q_text(&q, a->placeholder);
+    const struct set_text_args *a = arg;
+    struct q q = q_begin(c, a->st);
+    q_text(&q, a->text);
     q_i64(&q, (int64_t)a->id);
     enum kho_err rc = q_exec(&q);
     if (rc)
@@ -1094,25 +1096,8 @@ static enum kho_err sq_image_set_placeholder(struct meta_store *m, uint64_t id,
     enum kho_err rc = placeholder_check(placeholder);
     if (rc)
         return rc;
-    struct placeholder_args a = {id, placeholder};
-    return write_run(store_of(m), image_placeholder_w, &a);
-}
-
-struct watermark_args {
-    uint64_t user_id;
-    const char *watermark;
-};
-
-static enum kho_err user_watermark_w(struct conn *c, void *arg)
-{
-    const struct watermark_args *a = arg;
-    struct q q = q_begin(c, ST_USER_WATERMARK);
-    q_text(&q, a->watermark);
-    q_i64(&q, (int64_t)a->user_id);
-    enum kho_err rc = q_exec(&q);
-    if (rc)
-        return rc;
-    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+    struct set_text_args a = {ST_IMAGE_PLACEHOLDER, id, placeholder};
+    return write_run(store_of(m), set_text_w, &a);
 }
 
 static enum kho_err sq_user_set_watermark(struct meta_store *m, uint64_t user_id,
@@ -1120,8 +1105,8 @@ static enum kho_err sq_user_set_watermark(struct meta_store *m, uint64_t user_id
 {
     if (strlen(watermark) > META_WATERMARK_MAX)
         return KHO_E_TOO_LARGE;
-    struct watermark_args a = {user_id, watermark};
-    return write_run(store_of(m), user_watermark_w, &a);
+    struct set_text_args a = {ST_USER_WATERMARK, user_id, watermark};
+    return write_run(store_of(m), set_text_w, &a);
 }
 
 /* ---- variants ---- */

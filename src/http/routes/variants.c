@@ -289,7 +289,8 @@ static enum kho_err parse(struct req *r, struct vwait *v)
         p->fit = pre->fit;
     }
     p->enlarge = enlarge;
-    if ((rc = req_query(r, "fit", &s)) != KHO_OK)
+    rc = req_query(r, "fit", &s);
+    if (rc)
         return rc;
     if (s) {
         int f = name_index(s, fit_names, 3);
@@ -301,12 +302,14 @@ static enum kho_err parse(struct req *r, struct vwait *v)
     if (p->fit != PROCESS_CONTAIN && (!p->width || !p->height))
         return req_fail(r, KHO_E_INVALID, "invalid_parameter",
                         "'fit=%s' needs both 'w' and 'h'", fit_names[p->fit]);
-    if ((rc = req_query(r, "crop", &s)) != KHO_OK)
+    rc = req_query(r, "crop", &s);
+    if (rc)
         return rc;
     if (s && strcmp(s, "attention") && strcmp(s, "centre") && strcmp(s, "center"))
         return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'crop' must be attention or centre");
     p->crop = s && strcmp(s, "attention") ? PROCESS_CROP_CENTRE : PROCESS_CROP_ATTENTION;
-    if ((rc = req_query(r, "fmt", &s)) != KHO_OK)
+    rc = req_query(r, "fmt", &s);
+    if (rc)
         return rc;
     if (s && !strcmp(s, "auto")) {
         p->format = negotiate(r, img);
@@ -333,7 +336,8 @@ static enum kho_err parse(struct req *r, struct vwait *v)
     /* off-list sizes need a signature over the path and query */
     bool listed = (!sized || ((!p->width || size_allowed(r->app, p->width)) &&
                               (!p->height || size_allowed(r->app, p->height))));
-    if ((rc = req_query(r, "sig", &s)) != KHO_OK)
+    rc = req_query(r, "sig", &s);
+    if (rc)
         return rc;
     if (s) {
         const char *msg = signed_message(r);
@@ -756,11 +760,15 @@ static enum kho_err internal_process(struct req *r)
     if (rc)
         return rc;
     int fit = s ? name_index(s, fit_names, 3) : 0;
-    if ((rc = req_query(r, "fmt", &s)) != KHO_OK)
+    rc = req_query(r, "fmt", &s);
+    if (rc)
         return rc;
     int fmt = s ? name_index(s, format_names, 4) : 0;
     const char *wmt, *why;
-    if ((rc = req_query(r, "wmt", &wmt)) != KHO_OK || (rc = req_query(r, "wm", &s)) != KHO_OK)
+    rc = req_query(r, "wmt", &wmt);
+    if (!rc)
+        rc = req_query(r, "wm", &s);
+    if (rc)
         return rc;
     j->wm = r->app->wm;
     uint64_t want = r->app->wm_hash;
