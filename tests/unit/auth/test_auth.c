@@ -3,11 +3,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sodium.h>
 #include "auth/hash.h"
 #include "auth/password.h"
 #include "auth/ratelimit.h"
+#include "auth/signature.h"
 #include "auth/token.h"
 #include "core/kho.h"
 #include "t.h"
@@ -406,7 +408,42 @@ static void test_ratelimit_threads(void)
     ratelimit_free(j.b);
 }
 
-T_MAIN("auth", T(test_sha256_vectors), T(test_sha256_stream), T(test_random_hex),
+/* RFC 4231 test case 2 (key "Jefe"), base64url: signatures are standard HMAC-SHA256. */
+static void test_signature(void)
+{
+    struct signature_key k = {.len = 4};
+    memcpy(k.bytes, "Jefe", 4);
+    static const char msg[] = "what do ya want for nothing?";
+    char sig[SIGNATURE_LEN + 1];
+    signature_make(&k, msg, strlen(msg), sig);
+    CHECK_STR(sig, "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM");
+    CHECK(signature_check(&k, msg, strlen(msg), sig, strlen(sig)));
+    CHECK(!signature_check(&k, msg, strlen(msg) - 1, sig, strlen(sig)));
+    sig[5] ^= 1;
+    CHECK(!signature_check(&k, msg, strlen(msg), sig, strlen(sig)));
+    CHECK(!signature_check(&k, msg, strlen(msg), "short", 5));
+
+    /* a configured key is used as given, and must not be trivially short */
+    struct signature_key c;
+    CHECK_EQ(signature_key_load("0123456789abcdef", "/nonexistent", &c), KHO_OK);
+    CHECK(c.len == 16 && !memcmp(c.bytes, "0123456789abcdef", 16));
+    CHECK_EQ(signature_key_load("short", "/nonexistent", &c), KHO_E_INVALID);
+
+    /* without one, DIR/sign.key is made once (mode 0600) and read back the same */
+    char *dir = t_tmpdir();
+    struct signature_key k1, k2;
+    CHECK_EQ(signature_key_load("", dir, &k1), KHO_OK);
+    CHECK_EQ(signature_key_load("", dir, &k2), KHO_OK);
+    CHECK(k1.len == 32 && k2.len == 32 && !memcmp(k1.bytes, k2.bytes, 32));
+    char path[600];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/sign.key", dir);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    t_rmtree(dir);
+    free(dir);
+}
+
+T_MAIN("auth", T(test_signature), T(test_sha256_vectors), T(test_sha256_stream), T(test_random_hex),
        T(test_token_format), T(test_token_well_formed), T(test_token_hash_equal),
        T(test_password_policy), T(test_password_init_limits), T(test_password_hash_verify),
        T(test_password_limits_and_malformed), T(test_password_needs_rehash), T(test_password_dummy),

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "t.h"
+#include "core/flight.h"
 #include "core/kho.h"
 
 static void test_ids_layout(void)
@@ -159,5 +160,26 @@ static void test_metrics_render(void)
     buf_free(&b);
 }
 
+static void test_flight(void)
+{
+    struct flights *f = flights_new();
+    struct flight_waiter a = {.arg = "a"}, b = {.arg = "b"}, c = {.arg = "c"}, d = {.arg = "d"};
+    CHECK(flight_join(f, 42, &a));  /* leads */
+    CHECK(!flight_join(f, 42, &b)); /* joins */
+    CHECK(flight_join(f, 42 + 256, &c)); /* another key, same bucket: its own flight */
+    struct flight_waiter *w = flight_land(f, 42);
+    int n = 0;
+    bool saw_a = false, saw_b = false;
+    for (; w; w = w->next, n++) {
+        saw_a |= w == &a;
+        saw_b |= w == &b;
+    }
+    CHECK(n == 2 && saw_a && saw_b);
+    CHECK(flight_land(f, 42) == NULL);  /* landed once */
+    CHECK(flight_join(f, 42, &d));      /* a new flight after landing */
+    CHECK(flight_land(f, 42 + 256) == &c);
+    flights_free(f); /* frees the flight of d still open */
+}
+
 T_MAIN("core", T(test_ids_layout), T(test_ids_monotonic), T(test_ids_unique_across_threads),
-       T(test_ids_parse), T(test_arena), T(test_buf_ceiling), T(test_config), T(test_metrics_render))
+       T(test_ids_parse), T(test_arena), T(test_buf_ceiling), T(test_config), T(test_metrics_render), T(test_flight))
