@@ -15,6 +15,7 @@ import statistics
 import sys
 
 STAGES = ("receive", "probe", "hash", "append", "sync", "db")
+STAGE_RE = re.compile(r'^kho_upload_stage_seconds_total\{stage="([a-z_]+)"\}$')
 GET_SERVERS = (("kho", "kho"), ("nginx-tp", "nginx, tuned for throughput"),
                ("nginx-lat", "nginx, tuned for latency"))
 UPLOAD_SERVERS = (("kho", "kho POST (validated, fsynced)"),
@@ -235,10 +236,13 @@ def stage_lines(d):
     before = parse_metrics(os.path.join(d, "metrics.before"))
     after = parse_metrics(os.path.join(d, "metrics.after"))
     uploads = after.get("kho_uploads_total", 0) - before.get("kho_uploads_total", 0)
+    # The six stages come first, in pipeline order; stages kho adds later are shown after them.
+    found = {m.group(1) for m in map(STAGE_RE.match, after) if m}
+    stages = list(STAGES) + sorted(found - set(STAGES))
     cells = []
     total = 0.0
     known = 0
-    for stage in STAGES:
+    for stage in stages:
         key = 'kho_upload_stage_seconds_total{stage="%s"}' % stage
         if uploads <= 0 or key not in after:
             cells.append("n/a")
@@ -250,8 +254,8 @@ def stage_lines(d):
     cells.append("%.0f" % total if known else "n/a")
     lines = ["kho upload stages: mean µs per upload spent inside each stage (from /metrics, "
              "%s uploads):" % (
-        "%.0f" % uploads if uploads > 0 else "no kho_uploads_total"), ""]
-    lines += table(list(STAGES) + ["total"], [cells])
+        "%.0f" % uploads if uploads > 0 else "no"), ""]
+    lines += table(stages + ["total"], [cells])
     dedups = after.get("kho_upload_dedups_total", 0) - before.get("kho_upload_dedups_total", 0)
     if dedups:
         lines += ["", "WARNING: kho deduplicated %.0f uploads: bodies were not unique" % dedups]

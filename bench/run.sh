@@ -185,6 +185,15 @@ start_nginx nginx-lat off
 
 servers=(nginx-tp nginx-lat)
 ((kho_ok)) && servers=(kho nginx-tp nginx-lat)
+# The comparison holds only if every server sends the stored file byte for byte.
+while IFS=$'\t' read -r id file; do
+    for s in "${servers[@]}"; do
+        curl -sf --max-time 5 -o "$run/check.jpg" "http://127.0.0.1:${port[$s]}/i/$id" &&
+            cmp -s "$run/check.jpg" "$file" ||
+            echo "$s: GET /i/$id does not answer the uploaded file byte for byte" >>"$run/notes.txt"
+    done
+done < <(head -n 3 "$run/ids.tsv")
+rm -f "$run/check.jpg"
 # Writes left by the set-up would otherwise be flushed by kernel threads during the first runs.
 sync
 export BENCH_LUA_DIR=$here
@@ -261,3 +270,4 @@ fi
 python3 "$here/report.py" "$run" "$corpus" "$out/results.md" \
     --seconds "$seconds" --rounds "$rounds" --upload-conns "$upload_conns"
 ((kho_ok)) || die "kho was not benchmarked (see $run/notes.txt)"
+bash "$here/variants.sh"

@@ -12,6 +12,11 @@ static const struct cli_command commands[] = {
     {"compact", cmd_compact, "reclaim the space of deleted blobs"},
     {"sign", cmd_sign, "sign a variant URL (sizes off the allow-list)"},
     {"version", cmd_version, "print the version and the image formats this build handles"},
+    {"login", cmd_login, "log in to a kho server and remember the token"},
+    {"upload", cmd_upload, "upload image files and directories (skips what is already there)"},
+    {"ls", cmd_ls, "list your images"},
+    {"get", cmd_get, "download an image or a variant of it"},
+    {"rm", cmd_rm, "delete images"},
 };
 
 static void usage(FILE *out)
@@ -20,6 +25,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'kho COMMAND --help' for a command's options.\n");
+    fprintf(out,
+            "\nThe client commands (login, upload, ls, get, rm) exit with 0 ok, 1 an item failed,\n"
+            "2 usage error, 3 authentication failed, 4 not found, 5 server or network error,\n"
+            "130 interrupted.\n");
 }
 
 int cli_main(int argc, char **argv)

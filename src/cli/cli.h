@@ -16,6 +16,11 @@ int cmd_fsck(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_upload(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 /* "volume:DIR" -> DIR for the offline store commands, from --data DIR or --blob URL (and their
  * KHO_DATA / KHO_BLOB variables). Prints a message and returns NULL when the store is not a
