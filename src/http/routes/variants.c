@@ -103,8 +103,10 @@ enum kho_err variants_parse_watermark(const char *json, struct watermark *wm, ch
             *why = "watermark opacity must be 0 to 1 and scale above 0 up to 1";
         else {
             memcpy(text, t, n + 1);
-            *wm = (struct watermark){.text = text, .position = (enum watermark_position)p,
-                                     .opacity = opacity, .scale = scale};
+            *wm = (struct watermark){.text = text,
+                                     .position = (enum watermark_position)p,
+                                     .opacity = opacity,
+                                     .scale = scale};
             rc = KHO_OK;
         }
     }
@@ -117,8 +119,8 @@ static void choose_watermark(struct app *app, struct vwait *v)
 {
     const char *why;
     const char *json = v->img.owner_watermark;
-    if (json[0] && variants_parse_watermark(json, &v->own, v->own_text, sizeof(v->own_text),
-                                            &why) == KHO_OK) {
+    if (json[0] &&
+        variants_parse_watermark(json, &v->own, v->own_text, sizeof(v->own_text), &why) == KHO_OK) {
         v->wm = &v->own;
         v->wm_hash = XXH3_64bits(json, strlen(json)) | 1;
     } else {
@@ -149,8 +151,8 @@ static enum kho_err read_int(struct req *r, const char *name, int lo, int hi, in
     char *end;
     long n = strtol(v, &end, 10);
     if (!*v || *end || n < lo || n > hi)
-        return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'%s' must be a number from %d to %d",
-                        name, lo, hi);
+        return req_fail(r, KHO_E_INVALID, "invalid_parameter",
+                        "'%s' must be a number from %d to %d", name, lo, hi);
     *out = (int)n;
     return KHO_OK;
 }
@@ -300,13 +302,14 @@ static enum kho_err parse(struct req *r, struct vwait *v)
         p->fit = (enum process_fit)f;
     }
     if (p->fit != PROCESS_CONTAIN && (!p->width || !p->height))
-        return req_fail(r, KHO_E_INVALID, "invalid_parameter",
-                        "'fit=%s' needs both 'w' and 'h'", fit_names[p->fit]);
+        return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'fit=%s' needs both 'w' and 'h'",
+                        fit_names[p->fit]);
     rc = req_query(r, "crop", &s);
     if (rc)
         return rc;
     if (s && strcmp(s, "attention") && strcmp(s, "centre") && strcmp(s, "center"))
-        return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'crop' must be attention or centre");
+        return req_fail(r, KHO_E_INVALID, "invalid_parameter",
+                        "'crop' must be attention or centre");
     p->crop = s && strcmp(s, "attention") ? PROCESS_CROP_CENTRE : PROCESS_CROP_ATTENTION;
     rc = req_query(r, "fmt", &s);
     if (rc)
@@ -346,10 +349,9 @@ static enum kho_err parse(struct req *r, struct vwait *v)
         if (!signature_check(&r->app->sign_key, msg, strlen(msg), s, strlen(s)))
             return req_fail(r, KHO_E_DENIED, "invalid_signature", "the signature does not match");
     } else if (!listed) {
-        return req_fail(r, KHO_E_INVALID, "invalid_parameter",
-                        "'%s' must be one of %s, or the URL signed",
-                        p->width && !size_allowed(r->app, p->width) ? "w" : "h",
-                        r->app->cfg->variant_sizes);
+        return req_fail(
+            r, KHO_E_INVALID, "invalid_parameter", "'%s' must be one of %s, or the URL signed",
+            p->width && !size_allowed(r->app, p->width) ? "w" : "h", r->app->cfg->variant_sizes);
     }
     if ((int64_t)p->width * (p->height ? p->height : p->width) > r->app->cfg->max_pixels)
         return req_fail(r, KHO_E_TOO_LARGE, "image_too_large", "the variant would be too large");
@@ -390,8 +392,8 @@ static enum kho_err generate(struct vwait *v, const char **why)
         return KHO_OK;
     void *orig = NULL;
     size_t orig_len = 0;
-    enum kho_err rc = blob_read(app->blob, v->img.blob_key, (size_t)app->cfg->max_upload_bytes,
-                                &orig, &orig_len);
+    enum kho_err rc =
+        blob_read(app->blob, v->img.blob_key, (size_t)app->cfg->max_upload_bytes, &orig, &orig_len);
     if (rc)
         return rc;
     struct process_limits lim = {app->cfg->max_pixels, app->cfg->process_timeout_ms};
@@ -414,7 +416,9 @@ static enum kho_err generate(struct vwait *v, const char **why)
     free(orig);
     if (rc) {
         *why = rc == KHO_E_TOO_LARGE ? "the image took too long or is too large to process"
-                                     : "the image cannot be processed";
+               : rc == KHO_E_BUSY || rc == KHO_E_BACKEND
+                   ? "image processing is unavailable, retry shortly"
+                   : "the image cannot be processed";
         return rc;
     }
     if (v->ticket && !v->img.placeholder[0] &&
@@ -422,8 +426,11 @@ static enum kho_err generate(struct vwait *v, const char **why)
                               sizeof(v->ticket->placeholder)) == KHO_OK)
         app->meta->ops->image_set_placeholder(app->meta, v->img.id, v->ticket->placeholder);
     rc = blob_put(app->blob, v->key, out.data, out.len);
-    struct meta_variant mv = {.key = v->key, .image_id = v->img.id, .width = out.width,
-                              .height = out.height, .bytes = (int64_t)out.len,
+    struct meta_variant mv = {.key = v->key,
+                              .image_id = v->img.id,
+                              .width = out.width,
+                              .height = out.height,
+                              .bytes = (int64_t)out.len,
                               .created_at = now_ms()};
     if (remote)
         free(out.data);
@@ -446,6 +453,23 @@ static enum kho_err generate(struct vwait *v, const char **why)
 
 static void ticket_done(struct ticket *t, enum kho_err rc);
 
+/* Answer r, waiting for a variant, with the generation's result. */
+static void answer(struct vwait *v, enum kho_err rc, const char *why)
+{
+    struct req *r = v->r;
+    enum kho_err e = rc ? rc : send_variant(r, v);
+    if (e && why) {
+        const char *code = e == KHO_E_TOO_LARGE     ? "image_too_large"
+                           : e == KHO_E_INVALID     ? "invalid_image"
+                           : e == KHO_E_UNSUPPORTED ? "unsupported_media_type"
+                                                    : "unavailable";
+        req_fail(r, e, code, "%s", why);
+    }
+    if (e)
+        resp_error(r, e);
+    req_resume(r);
+}
+
 /* Hand every waiter its answer; the leader's memory may be freed as soon as it is posted, so
  * it goes last. */
 static void land(struct vwait *leader, enum kho_err rc, const char *why)
@@ -459,14 +483,7 @@ static void land(struct vwait *leader, enum kho_err rc, const char *why)
                 ticket_done(v->ticket, rc);
                 free(v);
             } else {
-                enum kho_err e = rc ? rc : send_variant(v->r, v);
-                if (e) {
-                    if (why)
-                        req_fail(v->r, e, e == KHO_E_TOO_LARGE ? "image_too_large" : "invalid_image",
-                                 "%s", why);
-                    resp_error(v->r, e);
-                }
-                req_resume(v->r);
+                answer(v, rc, why);
             }
         }
         w = next;
@@ -485,14 +502,7 @@ static void generate_job(struct pool_job *job)
         free(v);
         return;
     }
-    enum kho_err e = rc ? rc : send_variant(v->r, v);
-    if (e) {
-        if (why)
-            req_fail(v->r, e, e == KHO_E_TOO_LARGE ? "image_too_large" : "invalid_image", "%s",
-                     why);
-        resp_error(v->r, e);
-    }
-    req_resume(v->r);
+    answer(v, rc, why);
 }
 
 /* Start generating v's variant, or join the generation under way. */
@@ -537,7 +547,6 @@ enum kho_err variants_serve(struct req *r, const struct meta_image *img)
 
 /* ---- the upload's eager thumbnail ---- */
 
-
 static void ticket_unref(struct ticket *t)
 {
     pthread_mutex_lock(&t->mu);
@@ -572,8 +581,8 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
     v->img = *img;
     v->ticket = t;
     const struct preset *thumb = &presets[0];
-    v->p = (struct process_params){.width = thumb->w, .height = thumb->h, .fit = thumb->fit,
-                                   .format = default_format(img)};
+    v->p = (struct process_params){
+        .width = thumb->w, .height = thumb->h, .fit = thumb->fit, .format = default_format(img)};
     v->p.quality = default_quality(v->p.format);
     choose_watermark(app, v);
     write_spec(v);
@@ -741,8 +750,8 @@ static enum kho_err internal_process(struct req *r)
         return KHO_E_NOMEM;
     enum kho_err rc = req_query(r, "sig", &sig);
     const char *msg = rc ? NULL : signed_message(r);
-    if (!rc && (!sig || !msg || !signature_check(&r->app->sign_key, msg, strlen(msg), sig,
-                                                strlen(sig))))
+    if (!rc &&
+        (!sig || !msg || !signature_check(&r->app->sign_key, msg, strlen(msg), sig, strlen(sig))))
         return req_fail(r, KHO_E_DENIED, "invalid_signature", "the signature does not match");
     struct process_params *p = &j->p;
     if (!rc)
