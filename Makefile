@@ -31,7 +31,7 @@ asan:
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined \
 		-Db_lundef=false --buildtype=debug >/dev/null
 	@ninja -C build-asan
-	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh build-asan
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh build-asan
 
 # libFuzzer harnesses (clang), each run for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
