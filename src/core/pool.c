@@ -2,6 +2,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "core/kho.h"
 #include "core/pool.h"
 
@@ -11,13 +14,16 @@ struct pool {
     struct pool_job *head, *tail;
     size_t queued, max_queue;
     bool stopping;
-    int nthreads;
+    int nthreads, nice;
     pthread_t *threads;
 };
 
 static void *worker(void *arg)
 {
     struct pool *p = arg;
+    /* Linux keeps a nice value per thread: this lowers only this one */
+    if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) != 0)
+        log_warn("cannot lower the priority of a worker thread");
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->head && !p->stopping)
@@ -36,9 +42,10 @@ static void *worker(void *arg)
     }
 }
 
-struct pool *pool_new(int nthreads, size_t max_queue)
+struct pool *pool_new(int nthreads, size_t max_queue, int nice)
 {
     struct pool *p = xcalloc(1, sizeof(*p));
+    p->nice = nice;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->max_queue = max_queue;

@@ -13,8 +13,9 @@ struct pool_job {
 
 struct pool;
 
-/* Start nthreads threads with room for max_queue waiting jobs. */
-struct pool *pool_new(int nthreads, size_t max_queue);
+/* Start nthreads threads with room for max_queue waiting jobs. nice (0..19) lowers the threads'
+ * scheduling priority, for bulk work that should yield the CPU to request handling. */
+struct pool *pool_new(int nthreads, size_t max_queue, int nice);
 /* Queue job (not copied: it must live until its run returns). KHO_E_BUSY when the queue is
  * full or the pool is stopping. */
 enum kho_err pool_submit(struct pool *p, struct pool_job *job);

@@ -273,7 +273,7 @@ int server_run(const struct kho_config *cfg)
         ratelimit_new(LIMITER_SLOTS, cfg->login_ip_fail_limit, cfg->login_fail_window * 1000);
     if (variants_init(&app, nloops))
         goto out;
-    app.pool = pool_new((int)cfg->workers, (size_t)cfg->worker_queue);
+    app.pool = pool_new((int)cfg->workers, (size_t)cfg->worker_queue, 0);
     loops = xcalloc((size_t)nloops, sizeof(*loops));
     if (start_loops(&app, loops, nloops) == KHO_OK) {
         wait_for_signal(&app, &set);

@@ -689,7 +689,9 @@ enum kho_err variants_init(struct app *app, int ncores)
         return rc;
     app->flights = flights_new();
     int workers = cfg->process_workers ? (int)cfg->process_workers : ncores;
-    app->process_pool = pool_new(workers, (size_t)cfg->process_queue);
+    /* image work yields to request handling when the CPU is short (eager thumbnails during a
+     * burst of uploads) and loses nothing when it is not */
+    app->process_pool = pool_new(workers, (size_t)cfg->process_queue, 10);
     return KHO_OK;
 }
 
