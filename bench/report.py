@@ -80,18 +80,18 @@ def summarize(runs, good_statuses=None):
 
 
 def cores(runs):
-    """Mean cores used during the runs by the server, wrk, other processes and the hypervisor
-    (steal); None when a run lacks the figures."""
+    """Mean cores used during the runs by the server, wrk, the kernel on its own (interrupts,
+    kernel threads: mostly the server's disk work), other processes and the hypervisor (steal);
+    None when a run lacks the figures."""
     if any(r["cpu_ticks"] is None or r["machine_ticks"] is None or r["wrk_cpu"] is None
            for r in runs):
         return None
     seconds = sum(r["duration_us"] for r in runs) / 1e6
     server = sum(r["cpu_ticks"] for r in runs) / TICKS
-    busy = sum(r["machine_ticks"][0] for r in runs) / TICKS
-    steal = sum(r["machine_ticks"][1] for r in runs) / TICKS
+    busy, steal, kernel = (sum(r["machine_ticks"][i] for r in runs) / TICKS for i in range(3))
     wrk = sum(r["wrk_cpu"] for r in runs)
-    return {"server": server / seconds, "wrk": wrk / seconds,
-            "other": max(0.0, busy - server - wrk) / seconds, "steal": steal / seconds}
+    return {"server": server / seconds, "wrk": wrk / seconds, "kernel": kernel / seconds,
+            "other": max(0.0, busy - server - wrk - kernel) / seconds, "steal": steal / seconds}
 
 
 def core_lines(summaries, labels):
@@ -102,8 +102,8 @@ def core_lines(summaries, labels):
         c = summaries[key] and summaries[key]["cores"]
         if not c:
             continue
-        parts.append("%s: server %.2f, wrk %.2f, other %.2f, steal %.2f" % (
-            key, c["server"], c["wrk"], c["other"], c["steal"]))
+        parts.append("%s: server %.2f, wrk %.2f, kernel %.2f, other %.2f, steal %.2f" % (
+            key, c["server"], c["wrk"], c["kernel"], c["other"], c["steal"]))
         if c["other"] + c["steal"] > OTHER_LIMIT:
             disturbed.append(key)
     if not parts:

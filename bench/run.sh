@@ -81,17 +81,22 @@ cpu_ticks() {
     echo "$sum"
 }
 
-# Busy and stolen clock ticks of the whole machine (/proc/stat), to tell how much of the cores
-# went to neither the server nor wrk.
+# Clock ticks of the whole machine: busy, stolen by the hypervisor, and spent by the kernel on
+# its own (interrupts, softirqs, kernel threads). The kernel share is mostly work done for the
+# server (writeback of its files, journal commits), the rest of what neither the server nor wrk
+# used is other work on the machine that disturbs the figures.
 machine_ticks() {
-    local user nice system irq softirq steal
+    local user nice system irq softirq steal kthreads
     # Fields: cpu user nice system idle iowait irq softirq steal ...
     read -r _ user nice system _ _ irq softirq steal _ </proc/stat
-    echo "$((user + nice + system + irq + softirq)) $steal"
+    # Kernel threads are the children of kthreadd (PID 2); cat skips those that just exited.
+    kthreads=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '{ s = $0; sub(/^.*\) /, "", s);
+        split(s, f, " "); if (f[2] == 2 || $1 == 2) t += f[12] + f[13] } END { print t + 0 }')
+    echo "$((user + nice + system + irq + softirq)) $steal $((irq + softirq + kthreads))"
 }
 
 # bench_wrk SERVER_PID RESULT_FILE WRK_ARGS...: one measured wrk run; the result file gets wrk's
-# report, the server's CPU ticks, the machine's busy and stolen ticks and wrk's own CPU time.
+# report, the server's CPU ticks, the machine's ticks (see machine_ticks) and wrk's CPU time.
 bench_wrk() {
     local pid=$1 file=$2 before m0 m1
     shift 2
@@ -101,7 +106,7 @@ bench_wrk() {
     read -r -a m1 <<<"$(machine_ticks)"
     {
         echo "CPU_TICKS $(($(cpu_ticks "$pid") - before))"
-        echo "MACHINE_TICKS $((m1[0] - m0[0])) $((m1[1] - m0[1]))"
+        echo "MACHINE_TICKS $((m1[0] - m0[0])) $((m1[1] - m0[1])) $((m1[2] - m0[2]))"
         cat "$run/wrk-time.txt"
     } >>"$file"
 }
@@ -146,8 +151,8 @@ fi
 if ((kho_ok)); then
     ninja -C "$build" kho >>"$run/build.log" 2>&1 || kho_ok=0
 fi
-if ninja -C "$build" -t targets all 2>/dev/null | grep "^bench/blobbench:" >/dev/null; then
-    ninja -C "$build" bench/blobbench >>"$run/build.log" 2>&1 ||
+if ninja -C "$build" -t targets all 2>/dev/null | grep "^src/blob/blobbench:" >/dev/null; then
+    ninja -C "$build" src/blob/blobbench >>"$run/build.log" 2>&1 ||
         echo "blobbench: the build failed (see $run/build.log)" >>"$run/notes.txt"
 fi
 if ((!kho_ok)) || [[ ! -x $build/kho ]]; then
@@ -165,7 +170,8 @@ if ((kho_ok)); then
     pids+=("${pid[kho]}")
     wait_ready "${pid[kho]}" "http://127.0.0.1:${port[kho]}/healthz" "$run/kho.log"
     say "storing the corpus in kho"
-    python3 "$here/upload_corpus.py" "${port[kho]}" "$corpus" "$run"
+    python3 "$here/upload_corpus.py" "${port[kho]}" "$corpus" "$run" ||
+        die "could not store the corpus in kho; see $run/kho.log"
 else
     # Without kho, nginx still serves the corpus under ids of its own.
     for f in "$corpus"/img-*.jpg; do
@@ -257,7 +263,7 @@ stop_all
 rm -rf "$run/kho-data" "$run/www" "$run/dav"
 
 # The blob engineer's index benchmark: RAM per stored blob and restart time.
-blobbench=$build/bench/blobbench
+blobbench=$build/src/blob/blobbench
 if [[ -x $blobbench ]]; then
     say "blobbench with $blob_count blobs"
     TMPDIR=$run timeout 600 "$blobbench" "$blob_count" >"$run/blobbench.txt" 2>&1 ||

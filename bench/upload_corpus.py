@@ -44,8 +44,11 @@ class Client:
         raise AssertionError("unreachable")
 
     def json(self, path, obj, expect):
-        status, body = self.request("POST", path, json.dumps(obj).encode(),
-                                    {"Content-Type": "application/json"})
+        try:
+            status, body = self.request("POST", path, json.dumps(obj).encode(),
+                                        {"Content-Type": "application/json"})
+        except OSError as e:
+            sys.exit("upload_corpus: POST %s failed: %s" % (path, e))
         if status != expect:
             sys.exit("upload_corpus: POST %s answered %d: %s" % (path, status, body[:300]))
         return json.loads(body)
@@ -72,7 +75,11 @@ def main():
     def upload(path):
         with open(path, "rb") as f:
             data = f.read()
-        status, body = client.request("POST", "/api/v1/images?visibility=public", data, headers)
+        try:
+            status, body = client.request("POST", "/api/v1/images?visibility=public", data,
+                                          headers)
+        except OSError as e:
+            raise RuntimeError("upload of %s failed: %s" % (path, e))
         if status != 201:
             raise RuntimeError("upload of %s answered %d: %s" % (path, status, body[:300]))
         return json.loads(body)["id"]

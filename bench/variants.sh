@@ -355,10 +355,9 @@ def cmd_report(work, results):
 
     w("## Image variants (`bench/variants.sh`, %s, kho %s)" % (params["date"], params["commit"]))
     w("")
-    w("Machine: %s cores, %s; load average at the start: %s. Medians over %d rounds; "
-      "'other' is the share of the cores taken by neither the contender nor its client "
-      "(other processes, steal) during the runs." % (
-          params["cores"], params["cpu"], params["load"], rounds))
+    w("Machine: %s cores, %s. Medians over %d rounds; 'other' is the share of the cores taken "
+      "by neither the contender nor its client (other processes, steal) during the runs." % (
+          params["cores"], params["cpu"], rounds))
     w("")
     w("### 1. Cold 256 px variants (`/i/{id}?w=256`, each id requested once, %s in flight)"
       % params["inflight"])
@@ -603,8 +602,6 @@ rm -rf "$work"
 mkdir -p "$work/sets/corpus" "$work/sets/progressive" "$work/sets/large" "$work/cached" \
     "$work/tool-out" "$work/nginx"
 : >"$work/notes.txt"
-# Others' load before anything of ours runs, for the report.
-load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 bash "$here/corpus.sh"
 say "building kho (release) in $build"
@@ -763,7 +760,6 @@ stop_all
     echo "commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "cores=$(nproc)"
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-    echo "load=$load"
     for s in "${sets[@]}"; do
         echo "n_$s=$(wc -l <"$work/r1/$s/ids.tsv")"
     done

@@ -39,6 +39,9 @@ static const struct counter_def defs[M__COUNT] = {
     [M_VARIANTS_GENERATED] = {"kho_variants_generated_total", "variants made", "counter", 0, 1},
     [M_VARIANT_HITS] = {"kho_variant_hits_total", "variants served from the store", "counter", 0,
                         1},
+    [M_THUMBS_DROPPED] = {"kho_eager_thumbs_dropped_total",
+                          "upload thumbnails not made: the processing queue was full", "counter",
+                          0, 1},
     [M_STAGE_RECEIVE_NS] = {"kho_upload_stage_seconds_total", "time spent per upload stage",
                             "counter", "receive", 1e-9},
     [M_STAGE_PROBE_NS] = {"kho_upload_stage_seconds_total", 0, 0, "probe", 1e-9},
@@ -46,6 +49,7 @@ static const struct counter_def defs[M__COUNT] = {
     [M_STAGE_APPEND_NS] = {"kho_upload_stage_seconds_total", 0, 0, "append", 1e-9},
     [M_STAGE_SYNC_NS] = {"kho_upload_stage_seconds_total", 0, 0, "sync", 1e-9},
     [M_STAGE_DB_NS] = {"kho_upload_stage_seconds_total", 0, 0, "db", 1e-9},
+    [M_STAGE_THUMB_NS] = {"kho_upload_stage_seconds_total", 0, 0, "thumb", 1e-9},
 };
 
 static _Atomic uint64_t counters[M__COUNT];

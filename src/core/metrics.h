@@ -28,6 +28,7 @@ enum metric {
     M_WORKER_REJECTED,
     M_VARIANTS_GENERATED,
     M_VARIANT_HITS,
+    M_THUMBS_DROPPED,
     /* cumulative nanoseconds spent per upload stage */
     M_STAGE_RECEIVE_NS,
     M_STAGE_PROBE_NS,
@@ -35,6 +36,7 @@ enum metric {
     M_STAGE_APPEND_NS,
     M_STAGE_SYNC_NS,
     M_STAGE_DB_NS,
+    M_STAGE_THUMB_NS, /* waiting (bounded) for the eager thumbnail */
     M__COUNT
 };
 

@@ -75,7 +75,7 @@ static size_t thumbhash(const uint8_t *rgba, int w, int h, uint8_t hash[MAX_HASH
     size_t n = (size_t)w * h;
     double avg_r = 0, avg_g = 0, avg_b = 0, avg_a = 0;
     double *l = xmalloc(4 * n * sizeof(double)), *p = l + n, *q = p + n, *a = q + n;
-    struct channel lc, pc, qc, ac;
+    struct channel lc, pc, qc, ac = {0}; /* ac is only encoded with alpha */
 
     for (size_t i = 0; i < n; i++) {
         double alpha = rgba[4 * i + 3] / 255.0;

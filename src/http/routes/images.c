@@ -310,7 +310,9 @@ static enum kho_err upload_work(struct req *r)
         return rc;
     metric_inc(M_UPLOADS);
     /* the gallery's thumbnail is made now, but a slow one does not hold the answer */
+    uint64_t t4 = mono_ns();
     variants_make_thumb(app, &img, app->cfg->thumb_wait_ms, img.placeholder);
+    metric_add(M_STAGE_THUMB_NS, mono_ns() - t4);
     char loc[64];
     snprintf(loc, sizeof(loc), "/api/v1/images/%llu", (unsigned long long)img.id);
     resp_header(r, "Location", loc);

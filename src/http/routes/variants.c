@@ -591,6 +591,7 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
     if (flight_join(app->flights, v->key, &v->w)) {
         v->job.run = generate_job;
         if (pool_submit(app->process_pool, &v->job)) {
+            metric_inc(M_THUMBS_DROPPED); /* made on first request instead */
             land(v, KHO_E_BUSY, NULL);
             ticket_done(t, KHO_E_BUSY);
             free(v);
