@@ -6,7 +6,7 @@ set -eu
 level=${1:-build}
 
 build="build-essential meson ninja-build pkg-config libevent-dev libvips-dev libsqlite3-dev
-libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev"
+libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev fonts-dejavu-core"
 test="python3 libvips-tools clang libclang-rt-14-dev curl"
 bench="wrk nginx-light libnginx-mod-http-dav-ext libnginx-mod-http-image-filter graphicsmagick
 mate-backgrounds lomiri-wallpapers time"
