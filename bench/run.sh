@@ -35,40 +35,10 @@ for tool in wrk nginx curl python3 vips; do
     command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/deps.sh bench)"
 done
 
-# Every server started here is stopped by its PID when the script ends, however it ends.
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # pid and port map a server's name (kho, nginx-tp, nginx-lat) to its process and port.
-pids=()
 declare -A pid port
-stop_all() {
-    local pid i
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || continue
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until URL answers 2xx while the process PID lives.
-wait_ready() {
-    local pid=$1 url=$2 log=$3 i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || die "server $pid exited during start-up; see $log"
-        curl -sf -o /dev/null --max-time 1 "$url" && return 0
-        sleep 0.1
-    done
-    die "$url did not answer within 20 s; see $log"
-}
 
 # Server CPU time in clock ticks: the process and its children (nginx's workers).
 cpu_ticks() {
