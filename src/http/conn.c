@@ -40,6 +40,7 @@ struct conn {
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t bytes_in;  /* of the current request */
     size_t scanned;     /* head bytes searched for the blank line so far */
+    int64_t timeout;    /* seconds the bufferevent's timeouts are set to */
     char peer[48];
 };
 
@@ -56,10 +57,14 @@ struct loop *conn_loop(const struct conn *c)
     return c->loop;
 }
 
+/* Re-arming a timeout re-adds both events under the base's lock: only do it on a change. */
 static void set_timeout(struct conn *c, int64_t seconds)
 {
+    if (c->timeout == seconds)
+        return;
     struct timeval tv = {(time_t)seconds, 0};
     bufferevent_set_timeouts(c->bev, &tv, &tv);
+    c->timeout = seconds;
 }
 
 static void req_free(struct conn *c)
@@ -365,8 +370,7 @@ static void finish(struct conn *c)
     uint64_t dur = mono_ns() - r->start_ns;
     metrics_request(r->route ? r->route->pattern : "other", r->status, dur);
     accesslog_write(r, c->bytes_in, sent, dur);
-    c->state = C_WRITING;
-    bufferevent_enable(c->bev, EV_WRITE);
+    c->state = C_WRITING; /* EV_WRITE stays enabled from the start */
     set_timeout(c, r->app->cfg->request_timeout);
     if (evbuffer_get_length(out) == 0)
         write_cb(c->bev, c);
