@@ -246,4 +246,4 @@ fi
 python3 "$here/report.py" "$run" "$corpus" "$out/results.md" \
     --seconds "$seconds" --rounds "$rounds" --upload-conns "$upload_conns"
 ((kho_ok)) || die "kho was not benchmarked (see $run/notes.txt)"
-bash "$here/variants.sh"
+[[ ${BENCH_VARIANTS:-1} == 0 ]] || bash "$here/variants.sh"
