@@ -99,7 +99,8 @@ static enum kho_err resolve(const char *listen, struct sockaddr_storage *ss, soc
     }
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE},
                     *res;
     if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
@@ -260,8 +261,7 @@ int server_run(const struct kho_config *cfg)
     }
     if (evthread_use_pthreads() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
         accesslog_open(cfg->access_log) ||
-        password_init((uint64_t)cfg->argon2_ops, (size_t)cfg->argon2_mem, nloops) ||
-        probe_init())
+        password_init((uint64_t)cfg->argon2_ops, (size_t)cfg->argon2_mem, nloops) || probe_init())
         return 1;
     if (blob_open(cfg->blob, (uint64_t)cfg->volume_max_bytes, &app.blob))
         goto out;
@@ -281,14 +281,13 @@ int server_run(const struct kho_config *cfg)
         stop_loops(loops, nloops, cfg->shutdown_timeout);
         code = 0;
     }
+out:
     /* the pools go before the connections their jobs point at; the blocking-work pool first,
      * since uploads hand thumbnails to the processing pool */
     pool_free(app.pool);
-    app.pool = NULL;
     variants_free(&app);
-    free_loops(loops, nloops);
-out:
-    variants_free(&app);
+    if (loops)
+        free_loops(loops, nloops);
     ratelimit_free(app.login_user_limit);
     ratelimit_free(app.login_ip_limit);
     if (app.meta)

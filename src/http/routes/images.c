@@ -28,9 +28,14 @@ struct fields {
     enum meta_visibility visibility;
 };
 
-static bool can_see(const struct req *r, const struct meta_image *img)
+bool images_owner(const struct req *r, const struct meta_image *img)
 {
-    return img->visibility != META_PRIVATE || (r->authed && r->user.id == img->owner_id);
+    return r->authed && r->user.id == img->owner_id;
+}
+
+bool images_visible(const struct req *r, const struct meta_image *img)
+{
+    return img->visibility != META_PRIVATE || images_owner(r, img);
 }
 
 static enum kho_err parse_id(struct req *r, uint64_t *id)
@@ -89,8 +94,7 @@ static enum kho_err add_tag(struct req *r, struct fields *f, int *count, const c
         t += len + (t[len] == ',');
     }
     if (++*count > META_TAGS_MAX)
-        return req_fail(r, KHO_E_INVALID, "invalid_parameter", "at most %d 'tags'",
-                        META_TAGS_MAX);
+        return req_fail(r, KHO_E_INVALID, "invalid_parameter", "at most %d 'tags'", META_TAGS_MAX);
     size_t used = strlen(f->tags);
     snprintf(f->tags + used, sizeof(f->tags) - used, "%s%s", used ? "," : "", tag);
     return KHO_OK;
@@ -153,8 +157,8 @@ struct upload {
     bool saw_file;
 };
 
-static enum kho_err copy_field(struct req *r, const struct multipart_part *p, char *out,
-                               size_t cap, const char *name)
+static enum kho_err copy_field(struct req *r, const struct multipart_part *p, char *out, size_t cap,
+                               const char *name)
 {
     if (p->len >= cap)
         return req_fail(r, KHO_E_INVALID, "invalid_parameter", "'%s' is too long", name);
@@ -355,12 +359,12 @@ static enum kho_err images_get(struct req *r)
     if (rc)
         return rc;
     rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
-    if (rc == KHO_E_NOTFOUND || (!rc && !can_see(r, &img)))
+    if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, &img)))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
         return rc;
     resp_header(r, "Cache-Control", "private, no-cache");
-    return resp_json(r, 200, view_image(&img, r->authed && r->user.id == img.owner_id));
+    return resp_json(r, 200, view_image(&img, images_owner(r, &img)));
 }
 
 struct page {
@@ -415,8 +419,7 @@ static enum kho_err page_json(struct req *r, const struct page *p, struct meta_i
     json_t *items = json_array();
     int shown = n > p->limit ? p->limit : n;
     for (int i = 0; i < shown; i++)
-        json_array_append_new(items,
-                              view_image(&rows[i], r->authed && r->user.id == rows[i].owner_id));
+        json_array_append_new(items, view_image(&rows[i], images_owner(r, &rows[i])));
     json_t *next = json_null();
     if (n > p->limit) {
         char id[21];
@@ -439,8 +442,8 @@ static enum kho_err list_page(struct req *r, bool mine)
         return KHO_E_NOMEM;
     int n = 0;
     const struct meta_ops *ops = r->app->meta->ops;
-    rc = mine ? ops->image_list_owner(r->app->meta, r->user.id, p.tag, p.before, p.limit + 1,
-                                      rows, &n)
+    rc = mine ? ops->image_list_owner(r->app->meta, r->user.id, p.tag, p.before, p.limit + 1, rows,
+                                      &n)
               : ops->image_list_public(r->app->meta, p.before, p.limit + 1, rows, &n);
     if (rc)
         return rc;
@@ -468,7 +471,7 @@ static enum kho_err owned_image(struct req *r, struct meta_image *img)
     if (rc)
         return rc;
     rc = r->app->meta->ops->image_get(r->app->meta, id, img);
-    if (rc == KHO_E_NOTFOUND || (!rc && !can_see(r, img)))
+    if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, img)))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
         return rc;

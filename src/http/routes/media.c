@@ -11,8 +11,8 @@
 #include "http/views.h"
 #include "core/kho.h"
 
-enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key,
-                        const char *etag, const char *mime, bool vary_accept)
+enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
+                        const char *mime, bool vary_accept)
 {
     resp_header(r, "ETag", etag);
     /* the bytes under a key never change, so shareable images may be cached for good; private
@@ -78,13 +78,12 @@ static enum kho_err media_get(struct req *r)
     if (!ids_parse(r->params[0], &id))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
-    bool owner = r->authed && r->user.id == img.owner_id;
-    if (rc == KHO_E_NOTFOUND || (!rc && img.visibility == META_PRIVATE && !owner))
+    if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, &img)))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
         return rc;
     /* with a watermark set, only the owner gets the clean original; others get it marked */
-    if (r->query[0] || (variants_watermarked(r->app, &img) && !owner))
+    if (r->query[0] || (variants_watermarked(r->app, &img) && !images_owner(r, &img)))
         return variants_serve(r, &img);
     char etag[68];
     snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);

@@ -18,6 +18,10 @@ struct credentials {
  * invalid_request, invalid_username, invalid_password (400). */
 enum kho_err users_read_credentials(struct req *r, struct credentials **out);
 
+/* Whether r's user owns img; whether r may see img (private images are their owner's alone). */
+bool images_owner(const struct req *r, const struct meta_image *img);
+bool images_visible(const struct req *r, const struct meta_image *img);
+
 /* Serve blob key as img's bytes (an original or a variant) with its caching headers, 304 and
  * Range; vary_accept adds Accept to Vary (negotiated formats). Safe on any thread. */
 enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key,
