@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs every test suite against a build directory (unit, fuzz corpus replay, end-to-end) and
-# ends with one summary line "N passed, N failed" over all of them.
+# Runs every test suite against a build directory (unit, fuzz corpus replay, end-to-end, browser)
+# and ends with one summary line "N passed, N failed" over all of them.
 # Usage: tests/run.sh [BUILD_DIR]    (E2E_ARGS are passed on to tests/e2e/run.py)
 set -u
 cd "$(dirname "$0")/.."
@@ -60,6 +60,16 @@ echo "== end-to-end"
 # shellcheck disable=SC2086
 KHO_BIN="$build/kho" python3 tests/e2e/run.py ${E2E_ARGS:-} 2>&1 | tee "$log"
 count e2e "$log"
+
+echo "== browser"
+if command -v node >/dev/null 2>&1 && [ -d tests/browser/node_modules/playwright-core ]; then
+    KHO_BIN="$build/kho" node tests/browser/run.mjs 2>&1 | tee "$log"
+    count browser "$log"
+else
+    echo "the browser tests need node and tests/browser/node_modules: run scripts/deps.sh test"
+    failed=$((failed + 1))
+    failed_names="$failed_names browser(not-installed)"
+fi
 
 [ -z "$failed_names" ] || echo "failed:$failed_names"
 echo "$passed passed, $failed failed"

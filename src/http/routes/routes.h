@@ -41,6 +41,8 @@ void variants_free(struct app *app);
 /* True when a watermark applies to img (the server's or its owner's): its clean original is
  * then the owner's alone. */
 bool variants_watermarked(const struct app *app, const struct meta_image *img);
+/* The presets (?p=) as {"thumb":{"w","h","fit"},...}: a new reference for the caller. */
+json_t *variants_presets_json(void);
 /* Parse a user's watermark settings {"text","position"?,"opacity"?,"scale"?} (JSON) into wm,
  * its text copied to text[cap]. KHO_E_INVALID with *why (for the client) when malformed. */
 enum kho_err variants_parse_watermark(const char *json, struct watermark *wm, char *text,

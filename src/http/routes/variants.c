@@ -129,6 +129,16 @@ static void choose_watermark(struct app *app, struct vwait *v)
     }
 }
 
+json_t *variants_presets_json(void)
+{
+    json_t *j = json_object();
+    for (size_t i = 0; i < ARRAY_LEN(presets); i++)
+        json_object_set_new(j, presets[i].name,
+                            json_pack("{s:i,s:i,s:s}", "w", presets[i].w, "h", presets[i].h, "fit",
+                                      fit_names[presets[i].fit]));
+    return j;
+}
+
 bool variants_watermarked(const struct app *app, const struct meta_image *img)
 {
     return app->wm != NULL || img->owner_watermark[0];
