@@ -111,14 +111,18 @@ static enum kho_err resolve(const char *listen, struct sockaddr_storage *ss, soc
     return KHO_OK;
 }
 
-static int listen_socket(const struct sockaddr_storage *ss, socklen_t len)
+/* A listening socket on ss. shared: with SO_REUSEPORT, so every loop gets its own; without, the
+ * bind fails while any other socket listens there, which is how a second server is refused
+ * instead of silently sharing the port with the first. */
+static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, bool shared)
 {
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
         int e = errno;
@@ -137,6 +141,12 @@ static enum kho_err start_loops(struct app *app, struct loop *loops, int n)
         log_error("cannot parse listen address '%s'", app->cfg->listen);
         return KHO_E_INVALID;
     }
+    int probe = listen_socket(&ss, sslen, false);
+    if (probe < 0) {
+        log_error("cannot listen on '%s': %s", app->cfg->listen, strerror(errno));
+        return KHO_E_IO;
+    }
+    close(probe);
     for (int i = 0; i < n; i++) {
         struct loop *l = &loops[i];
         l->index = i;
@@ -145,7 +155,7 @@ static enum kho_err start_loops(struct app *app, struct loop *loops, int n)
         l->base = event_base_new();
         if (!l->base)
             return KHO_E_NOMEM;
-        int fd = listen_socket(&ss, sslen);
+        int fd = listen_socket(&ss, sslen, true);
         if (fd < 0) {
             log_error("cannot listen on '%s': %s", app->cfg->listen, strerror(errno));
             return KHO_E_IO;
