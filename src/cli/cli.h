@@ -21,6 +21,8 @@ int cmd_upload(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_quota(int argc, char **argv);
 
 /* "volume:DIR" -> DIR for the offline store commands, from --data DIR or --blob URL (and their
  * KHO_DATA / KHO_BLOB variables). Prints a message and returns NULL when the store is not a

@@ -18,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <curl/curl.h>
+#include "auth/apikey.h"
 #include "auth/password.h"
 #include "auth/ratelimit.h"
 #include "blob/blob.h"
@@ -281,6 +282,7 @@ int server_run(const struct kho_config *cfg)
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);
     app.login_ip_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_ip_fail_limit, cfg->login_fail_window * 1000);
+    app.key_touches = apikey_touches_new();
     if (variants_init(&app, nloops))
         goto out;
     app.pool = pool_new((int)cfg->workers, (size_t)cfg->worker_queue, 0);
@@ -300,6 +302,7 @@ out:
         free_loops(loops, nloops);
     ratelimit_free(app.login_user_limit);
     ratelimit_free(app.login_ip_limit);
+    apikey_touches_free(app.key_touches);
     if (app.meta)
         app.meta->ops->close(app.meta);
     blob_close(app.blob); /* flushes and syncs the store */

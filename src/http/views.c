@@ -1,4 +1,4 @@
-/* JSON views of users and images; see views.h. */
+/* JSON views of users, images and API keys; see views.h. */
 #include <string.h>
 #include <time.h>
 #include "http/views.h"
@@ -83,4 +83,20 @@ json_t *view_image(const struct meta_image *img, bool owner)
                                                      img->gps_lon)
                                          : json_null());
     return j;
+}
+
+const char *view_scope(enum meta_scope s)
+{
+    return s == META_SCOPE_READ ? "read" : "read-write";
+}
+
+json_t *view_key(const struct meta_key *k)
+{
+    char at[32], used[32];
+    view_time(k->created_at, at);
+    if (k->last_used_at)
+        view_time(k->last_used_at, used);
+    return json_pack("{s:o,s:s,s:s,s:s,s:s,s:o}", "id", id_string(k->id), "name", k->name, "scope",
+                     view_scope(k->scope), "prefix", k->prefix, "created_at", at, "last_used_at",
+                     k->last_used_at ? json_string(used) : json_null());
 }

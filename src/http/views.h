@@ -16,5 +16,10 @@ json_t *view_image(const struct meta_image *img, bool owner);
 const char *view_visibility(enum meta_visibility v);
 /* MIME type of a stored format name ("jpeg" -> "image/jpeg"). */
 const char *view_mime(const char *format);
+/* {"id","name","scope","prefix","created_at","last_used_at"} of an API key (never the key
+ * itself); a new reference. */
+json_t *view_key(const struct meta_key *k);
+/* "read" or "read-write". */
+const char *view_scope(enum meta_scope s);
 
 #endif

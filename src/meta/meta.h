@@ -1,4 +1,4 @@
-/* The metadata store interface: users, sessions and image records. Callers see only this
+/* The metadata store interface: users, sessions, API keys and image records. Callers see only this
  * header; sqlite.c is the embedded default and pg.c (later) the scale-out backend.
  * All functions are thread-safe. Records are returned by value in caller-provided structs,
  * so nothing returned needs freeing. Writes are durable when they return (group commit). */
@@ -22,6 +22,12 @@
 #define META_SPEC_MAX 127
 #define META_VARIANTS_MAX 1024 /* most variants one image may have recorded */
 #define META_LIST_MAX 201    /* most rows one list call returns (the API pages by 200, plus one to look ahead) */
+
+/* API keys and quotas (issue #4) */
+#define META_KEY_NAME_MAX 64    /* bytes of UTF-8 */
+#define META_KEY_PREFIX_MAX 12  /* "kho_" and the key's first 8 hex digits */
+#define META_KEYS_MAX 100       /* API keys one user may hold */
+#define META_QUOTA_DEFAULT (-1) /* a quota override that defers to the server's setting */
 
 enum meta_visibility { META_PRIVATE = 0, META_UNLISTED = 1, META_PUBLIC = 2 };
 
@@ -70,6 +76,40 @@ struct meta_variant {
 /* Fields to change in meta_image_update. */
 enum { META_SET_TITLE = 1, META_SET_TAGS = 2, META_SET_VISIBILITY = 4 };
 
+/* What an API key may do: read allows GET and HEAD only. */
+enum meta_scope { META_SCOPE_READ = 0, META_SCOPE_READ_WRITE = 1 };
+
+/* An API key as its owner sees it; the key itself is never stored, only its SHA-256. */
+struct meta_key {
+    uint64_t id;
+    uint64_t user_id;
+    char name[META_KEY_NAME_MAX + 1];
+    enum meta_scope scope;
+    char prefix[META_KEY_PREFIX_MAX + 1];
+    int64_t created_at;   /* unix ms */
+    int64_t last_used_at; /* unix ms, 0 = never */
+};
+
+/* A user's usage of their quotas (originals only, kept with every image insert and delete) and
+ * the user's overrides of the server's quotas: META_QUOTA_DEFAULT, 0 for unlimited, or a limit. */
+struct meta_usage {
+    int64_t images, bytes;
+    int64_t quota_images, quota_bytes;
+};
+
+/* Fields to change in user_set_quota. */
+enum { META_SET_QUOTA_IMAGES = 1, META_SET_QUOTA_BYTES = 2 };
+
+enum meta_quota_kind { META_QUOTA_NONE = 0, META_QUOTA_IMAGES, META_QUOTA_BYTES };
+
+/* The server's quotas going into a check (0 = unlimited; a user's overrides win over them), and
+ * what comes out when an upload would exceed one: which, the usage before it and the limit. */
+struct meta_quota {
+    int64_t default_images, default_bytes;
+    enum meta_quota_kind over; /* META_QUOTA_NONE unless the check refused */
+    int64_t used, limit;
+};
+
 struct meta_store;
 
 struct meta_ops {
@@ -81,9 +121,9 @@ struct meta_ops {
     /* Set a user's watermark settings (JSON text, "" for none). */
     enum kho_err (*user_set_watermark)(struct meta_store *m, uint64_t user_id,
                                        const char *watermark);
-    /* Number and total bytes of a user's images. */
-    enum kho_err (*user_usage)(struct meta_store *m, uint64_t user_id, int64_t *images,
-                               int64_t *bytes);
+    /* A user's image count, total bytes and quota overrides: one row read, no scan.
+     * KHO_E_NOTFOUND when there is no such user. */
+    enum kho_err (*user_usage)(struct meta_store *m, uint64_t user_id, struct meta_usage *out);
 
     /* token_hash is the hex SHA-256 of the bearer token; csrf_hash likewise of the CSRF token. */
     enum kho_err (*session_create)(struct meta_store *m, const char *token_hash,
@@ -93,9 +133,13 @@ struct meta_ops {
                                    struct meta_user *user, char csrf_hash[65]);
     enum kho_err (*session_delete)(struct meta_store *m, const char *token_hash);
 
-    /* Insert a new image. When the owner already has an image with the same sha256 the
-     * existing record is written to *img and KHO_E_EXISTS returned. */
-    enum kho_err (*image_insert)(struct meta_store *m, struct meta_image *img);
+    /* Insert a new image and count it in its owner's usage, in one transaction. When the owner
+     * already has an image with the same sha256 the existing record is written to *img and
+     * KHO_E_EXISTS returned (a duplicate never counts against a quota). When the new image would
+     * take the owner past a quota (their overrides, else q's defaults; see meta_quota_check)
+     * nothing is written and KHO_E_TOO_LARGE returned with q->over set. */
+    enum kho_err (*image_insert)(struct meta_store *m, struct meta_image *img,
+                                 struct meta_quota *q);
     /* Any image by id, whoever owns it (callers check visibility). */
     enum kho_err (*image_get)(struct meta_store *m, uint64_t id, struct meta_image *out);
     enum kho_err (*image_by_sha)(struct meta_store *m, uint64_t owner_id, const char *sha256,
@@ -111,8 +155,8 @@ struct meta_ops {
      * *img. KHO_E_NOTFOUND when owner_id does not own id. */
     enum kho_err (*image_update)(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                  unsigned mask, struct meta_image *img);
-    /* Delete owner's image id and its variant records; the deleted record goes to *out.
-     * KHO_E_NOTFOUND as above. */
+    /* Delete owner's image id and its variant records, and uncount it from the owner's usage;
+     * the deleted record goes to *out. KHO_E_NOTFOUND as above. */
     enum kho_err (*image_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                  struct meta_image *out);
     /* Set the blur placeholder of an image, computed after its upload. */
@@ -124,6 +168,27 @@ struct meta_ops {
     /* Blob keys of an image's recorded variants, at most max (META_VARIANTS_MAX). */
     enum kho_err (*variant_keys)(struct meta_store *m, uint64_t image_id, uint64_t *keys, int max,
                                  int *n);
+    /* Set the quota overrides named in mask (META_SET_QUOTA_*) of a user: META_QUOTA_DEFAULT,
+     * 0 for unlimited, or a limit. KHO_E_NOTFOUND when there is no such user. */
+    enum kho_err (*user_set_quota)(struct meta_store *m, uint64_t user_id, unsigned mask,
+                                   int64_t images, int64_t bytes);
+
+    /* Record a new API key of k->user_id by the SHA-256 (hex) of the key; fills k->created_at
+     * and clears k->last_used_at. KHO_E_TOO_LARGE when the user already holds META_KEYS_MAX
+     * keys, KHO_E_NOTFOUND when the user does not exist, KHO_E_INVALID for a bad name (1 to
+     * META_KEY_NAME_MAX bytes of text), prefix or scope. */
+    enum kho_err (*key_create)(struct meta_store *m, struct meta_key *k, const char *key_hash);
+    /* A user's keys, newest first: at most max (<= META_KEYS_MAX) records to out. */
+    enum kho_err (*key_list)(struct meta_store *m, uint64_t user_id, struct meta_key *out, int max,
+                             int *n);
+    /* Revoke user_id's key id. KHO_E_NOTFOUND when user_id holds no such key. */
+    enum kho_err (*key_delete)(struct meta_store *m, uint64_t id, uint64_t user_id);
+    /* The key whose SHA-256 is key_hash and its user. KHO_E_NOTFOUND when none. */
+    enum kho_err (*key_lookup)(struct meta_store *m, const char *key_hash, struct meta_user *user,
+                               struct meta_key *key);
+    /* Record that key id was used at unix ms at (a revoked key is not an error). */
+    enum kho_err (*key_touch)(struct meta_store *m, uint64_t id, int64_t at);
+
     /* Check the database answers (for /readyz). */
     enum kho_err (*ping)(struct meta_store *m);
     void (*close)(struct meta_store *m);
@@ -135,5 +200,14 @@ struct meta_store {
 
 /* Open the store named by url ("sqlite:PATH") and apply pending migrations. */
 enum kho_err meta_open(const char *url, struct meta_store **out);
+
+/* The quota that applies: a user's override unless it is META_QUOTA_DEFAULT, else the server's
+ * default; 0 means unlimited. */
+int64_t meta_quota_limit(int64_t override, int64_t server_default);
+/* Whether one more image of add_bytes fits the quotas of a user with usage u (u's overrides,
+ * else q's defaults). KHO_OK when it does; KHO_E_TOO_LARGE with q->over, q->used (before the
+ * upload) and q->limit set to the first quota it would exceed, images before bytes. Backends
+ * call it inside their insert transaction; callers may call it first as a cheap pre-check. */
+enum kho_err meta_quota_check(const struct meta_usage *u, int64_t add_bytes, struct meta_quota *q);
 
 #endif

@@ -26,6 +26,10 @@ _Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PU
     "i.camera_model, i.has_gps, i.gps_lat, i.gps_lon, i.placeholder, u.watermark "
 #define IMAGE_FROM "FROM images i JOIN users u ON u.id = i.owner_id "
 #define USER_COLS "u.id, u.username, u.pwhash, u.created_at, u.watermark "
+#define USER_NCOLS 5
+#define KEY_COLS "k.id, k.user_id, k.name, k.scope, k.prefix, k.created_at, k.last_used_at "
+
+_Static_assert(META_QUOTA_DEFAULT == -1, "ST_USER_USAGE reads NULL overrides as -1");
 
 enum stmt {
     ST_BEGIN,
@@ -58,6 +62,15 @@ enum stmt {
     ST_VARIANT_INSERT,
     ST_VARIANT_COUNT,
     ST_VARIANT_KEYS,
+    ST_USER_COUNT,
+    ST_USER_QUOTA_IMAGES,
+    ST_USER_QUOTA_BYTES,
+    ST_KEY_INSERT,
+    ST_KEY_COUNT,
+    ST_KEY_LIST,
+    ST_KEY_DELETE,
+    ST_KEY_LOOKUP,
+    ST_KEY_TOUCH,
     ST__COUNT
 };
 
@@ -76,8 +89,8 @@ static const struct {
                         "INSERT INTO users (id, username, pwhash, created_at) VALUES (?, ?, ?, ?)"},
     [ST_USER_BY_NAME] = {"user_by_name", "SELECT " USER_COLS "FROM users u WHERE u.username = ?"},
     [ST_USER_BY_ID] = {"user_by_id", "SELECT " USER_COLS "FROM users u WHERE u.id = ?"},
-    [ST_USER_USAGE] = {"user_usage",
-                       "SELECT count(*), coalesce(sum(bytes), 0) FROM images WHERE owner_id = ?"},
+    [ST_USER_USAGE] = {"user_usage", "SELECT image_count, bytes_used, coalesce(quota_images, -1), "
+                                     "coalesce(quota_bytes, -1) FROM users WHERE id = ?"},
     [ST_SESSION_PURGE] = {"session_purge",
                           "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
                           "WHERE expires_at <= ? LIMIT " SESSION_PURGE_BATCH ")"},
@@ -123,6 +136,20 @@ static const struct {
     [ST_VARIANT_COUNT] = {"variant_count", "SELECT count(*) FROM variants WHERE image_id = ?"},
     [ST_VARIANT_KEYS] = {"variant_keys",
                          "SELECT key FROM variants WHERE image_id = ? ORDER BY key LIMIT ?"},
+    [ST_USER_COUNT] = {"user_count", "UPDATE users SET image_count = image_count + ?, "
+                                     "bytes_used = bytes_used + ? WHERE id = ?"},
+    [ST_USER_QUOTA_IMAGES] = {"user_quota_images",
+                              "UPDATE users SET quota_images = ? WHERE id = ?"},
+    [ST_USER_QUOTA_BYTES] = {"user_quota_bytes", "UPDATE users SET quota_bytes = ? WHERE id = ?"},
+    [ST_KEY_INSERT] = {"key_insert", "INSERT INTO api_keys (id, user_id, key_hash, name, scope, "
+                                     "prefix, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+    [ST_KEY_COUNT] = {"key_count", "SELECT count(*) FROM api_keys WHERE user_id = ?"},
+    [ST_KEY_LIST] = {"key_list", "SELECT " KEY_COLS "FROM api_keys k WHERE k.user_id = ? "
+                                 "ORDER BY k.id DESC LIMIT ?"},
+    [ST_KEY_DELETE] = {"key_delete", "DELETE FROM api_keys WHERE id = ? AND user_id = ?"},
+    [ST_KEY_LOOKUP] = {"key_lookup", "SELECT " USER_COLS ", " KEY_COLS "FROM api_keys k "
+                                     "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"},
+    [ST_KEY_TOUCH] = {"key_touch", "UPDATE api_keys SET last_used_at = ? WHERE id = ?"},
 };
 
 struct conn {
@@ -404,6 +431,32 @@ static enum kho_err image_by_sha(struct conn *c, uint64_t owner_id, const char *
     return q_image(&q, out);
 }
 
+/* A user's counters and overrides, on any connection; KHO_E_NOTFOUND for no such user. */
+static enum kho_err usage_read(struct conn *c, uint64_t user_id, struct meta_usage *out)
+{
+    struct q q = q_begin(c, ST_USER_USAGE);
+    q_i64(&q, (int64_t)user_id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK) {
+        out->images = sqlite3_column_int64(q_st(&q), 0);
+        out->bytes = sqlite3_column_int64(q_st(&q), 1);
+        out->quota_images = sqlite3_column_int64(q_st(&q), 2);
+        out->quota_bytes = sqlite3_column_int64(q_st(&q), 3);
+    }
+    q_end(&q);
+    return rc;
+}
+
+/* Move a user's usage counters by one image of bytes, up (sign 1) or down (sign -1). */
+static enum kho_err usage_add(struct conn *c, uint64_t user_id, int sign, int64_t bytes)
+{
+    struct q q = q_begin(c, ST_USER_COUNT);
+    q_i64(&q, sign);
+    q_i64(&q, sign * bytes);
+    q_i64(&q, (int64_t)user_id);
+    return q_exec(&q);
+}
+
 /* ---- connections ---- */
 
 /* The pragma's single result reads as want. */
@@ -651,6 +704,12 @@ static bool visibility_ok(enum meta_visibility v)
     return v == META_PRIVATE || v == META_UNLISTED || v == META_PUBLIC;
 }
 
+/* A quota override: META_QUOTA_DEFAULT, 0 (unlimited) or a limit. */
+static bool quota_ok(int64_t v)
+{
+    return v >= 0 || v == META_QUOTA_DEFAULT;
+}
+
 static enum kho_err limit_check(int limit)
 {
     if (limit < 1)
@@ -745,20 +804,62 @@ static enum kho_err sq_user_by_id(struct meta_store *m, uint64_t id, struct meta
     return rc;
 }
 
-static enum kho_err sq_user_usage(struct meta_store *m, uint64_t user_id, int64_t *images,
-                                  int64_t *bytes)
+static enum kho_err sq_user_usage(struct meta_store *m, uint64_t user_id, struct meta_usage *out)
 {
     struct conn *c = reader_take(store_of(m));
-    struct q q = q_begin(c, ST_USER_USAGE);
-    q_i64(&q, (int64_t)user_id);
-    enum kho_err rc = q_row(&q); /* an aggregate always yields a row */
-    if (rc == KHO_OK) {
-        *images = sqlite3_column_int64(q_st(&q), 0);
-        *bytes = sqlite3_column_int64(q_st(&q), 1);
-    }
-    q_end(&q);
+    enum kho_err rc = usage_read(c, user_id, out);
     reader_give(c);
     return rc;
+}
+
+struct quota_args {
+    uint64_t user_id;
+    unsigned mask;
+    int64_t images, bytes;
+};
+
+/* An override as stored: NULL defers to the server. */
+static void q_quota(struct q *q, int64_t v)
+{
+    if (v == META_QUOTA_DEFAULT)
+        q_null(q);
+    else
+        q_i64(q, v);
+}
+
+static enum kho_err user_quota_w(struct conn *c, void *arg)
+{
+    const struct quota_args *a = arg;
+    struct meta_usage u;
+    enum kho_err rc = usage_read(c, a->user_id, &u); /* NOTFOUND for no such user */
+    if (rc)
+        return rc;
+    if (a->mask & META_SET_QUOTA_IMAGES) {
+        struct q q = q_begin(c, ST_USER_QUOTA_IMAGES);
+        q_quota(&q, a->images);
+        q_i64(&q, (int64_t)a->user_id);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    if (a->mask & META_SET_QUOTA_BYTES) {
+        struct q q = q_begin(c, ST_USER_QUOTA_BYTES);
+        q_quota(&q, a->bytes);
+        q_i64(&q, (int64_t)a->user_id);
+        rc = q_exec(&q);
+    }
+    return rc;
+}
+
+static enum kho_err sq_user_set_quota(struct meta_store *m, uint64_t user_id, unsigned mask,
+                                      int64_t images, int64_t bytes)
+{
+    if (mask & ~(unsigned)(META_SET_QUOTA_IMAGES | META_SET_QUOTA_BYTES) ||
+        ((mask & META_SET_QUOTA_IMAGES) && !quota_ok(images)) ||
+        ((mask & META_SET_QUOTA_BYTES) && !quota_ok(bytes)))
+        return KHO_E_INVALID;
+    struct quota_args a = {user_id, mask, images, bytes};
+    return write_run(store_of(m), user_quota_w, &a);
 }
 
 /* ---- sessions ---- */
@@ -862,9 +963,15 @@ static enum kho_err tags_write(struct conn *c, uint64_t owner_id, uint64_t image
     return KHO_OK;
 }
 
+struct insert_args {
+    struct meta_image *img;
+    struct meta_quota *quota;
+};
+
 static enum kho_err image_insert_w(struct conn *c, void *arg)
 {
-    struct meta_image *img = arg;
+    const struct insert_args *a = arg;
+    struct meta_image *img = a->img;
     struct q q = q_begin(c, ST_IMAGE_INSERT);
     q_i64(&q, (int64_t)img->id);
     q_i64(&q, (int64_t)img->owner_id);
@@ -899,14 +1006,29 @@ static enum kho_err image_insert_w(struct conn *c, void *arg)
     }
     if (rc)
         return rc;
+    /* Checked after the insert, so a duplicate (above) never meets the quota; a refusal here
+     * returns an error and the job's savepoint undoes the insert. The writer runs one job at a
+     * time, so concurrent uploads cannot both take the last place. */
+    struct meta_usage u;
+    rc = usage_read(c, img->owner_id, &u);
+    if (rc)
+        return rc;
+    rc = meta_quota_check(&u, img->bytes, a->quota);
+    if (rc)
+        return rc;
+    rc = usage_add(c, img->owner_id, 1, img->bytes);
+    if (rc)
+        return rc;
     rc = tags_write(c, img->owner_id, img->id, img->tags, false);
     if (rc)
         return rc;
     return image_by_id(c, img->id, img); /* fills owner_name */
 }
 
-static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img)
+static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img,
+                                    struct meta_quota *quota)
 {
+    quota->over = META_QUOTA_NONE;
     if (img->id == 0 || (int64_t)img->id < 0 || img->owner_id == 0 || !hex64(img->sha256) ||
         !str_fits(img->format, 1, sizeof(img->format)) || !visibility_ok(img->visibility) ||
         img->width < 0 || img->height < 0 || img->bytes < 0)
@@ -922,7 +1044,8 @@ static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img
         return rc;
     if (img->created_at == 0)
         img->created_at = now_ms();
-    return write_run(store_of(m), image_insert_w, img);
+    struct insert_args a = {img, quota};
+    return write_run(store_of(m), image_insert_w, &a);
 }
 
 static enum kho_err sq_image_get(struct meta_store *m, uint64_t id, struct meta_image *out)
@@ -1061,7 +1184,10 @@ static enum kho_err image_delete_w(struct conn *c, void *arg)
     struct q q = q_begin(c, ST_IMAGE_DELETE);
     q_i64(&q, (int64_t)a->id);
     q_i64(&q, (int64_t)a->owner_id);
-    return q_exec(&q);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return usage_add(c, a->owner_id, -1, a->img->bytes);
 }
 
 static enum kho_err sq_image_delete(struct meta_store *m, uint64_t id, uint64_t owner_id,
@@ -1176,6 +1302,143 @@ static enum kho_err sq_variant_keys(struct meta_store *m, uint64_t image_id, uin
     return rc;
 }
 
+/* ---- API keys ---- */
+
+/* Columns KEY_COLS starting at col. */
+static void row_key(sqlite3_stmt *st, int col, struct meta_key *k)
+{
+    k->id = (uint64_t)sqlite3_column_int64(st, col);
+    k->user_id = (uint64_t)sqlite3_column_int64(st, col + 1);
+    COL_TEXT(st, col + 2, k->name);
+    k->scope = (enum meta_scope)sqlite3_column_int(st, col + 3);
+    COL_TEXT(st, col + 4, k->prefix);
+    k->created_at = sqlite3_column_int64(st, col + 5);
+    k->last_used_at = sqlite3_column_int64(st, col + 6); /* NULL (never) reads as 0 */
+}
+
+static void put_key_row(sqlite3_stmt *st, void *out, int i)
+{
+    row_key(st, 0, (struct meta_key *)out + i);
+}
+
+struct key_args {
+    struct meta_key *k;
+    const char *hash;
+};
+
+static enum kho_err key_insert_w(struct conn *c, void *arg)
+{
+    const struct key_args *a = arg;
+    struct q q = q_begin(c, ST_KEY_INSERT);
+    q_i64(&q, (int64_t)a->k->id);
+    q_i64(&q, (int64_t)a->k->user_id);
+    q_text(&q, a->hash);
+    q_text(&q, a->k->name);
+    q_i64(&q, a->k->scope);
+    q_text(&q, a->k->prefix);
+    q_i64(&q, a->k->created_at);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    /* Counted after the insert, like variants: past the ceiling the savepoint undoes it. */
+    q = q_begin(c, ST_KEY_COUNT);
+    q_i64(&q, (int64_t)a->k->user_id);
+    rc = q_row(&q);
+    int64_t count = rc == KHO_OK ? sqlite3_column_int64(q_st(&q), 0) : 0;
+    q_end(&q);
+    if (rc)
+        return rc;
+    return count > META_KEYS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_key_create(struct meta_store *m, struct meta_key *k, const char *key_hash)
+{
+    if (k->id == 0 || (int64_t)k->id < 0 || k->user_id == 0 || !hex64(key_hash) ||
+        !str_fits(k->name, 1, sizeof(k->name)) || !str_fits(k->prefix, 1, sizeof(k->prefix)) ||
+        (k->scope != META_SCOPE_READ && k->scope != META_SCOPE_READ_WRITE))
+        return KHO_E_INVALID;
+    enum kho_err rc = text_check(k->name, META_KEY_NAME_MAX);
+    if (rc)
+        return rc;
+    k->created_at = now_ms();
+    k->last_used_at = 0;
+    struct key_args a = {k, key_hash};
+    return write_run(store_of(m), key_insert_w, &a);
+}
+
+static enum kho_err sq_key_list(struct meta_store *m, uint64_t user_id, struct meta_key *out,
+                                int max, int *n)
+{
+    *n = 0;
+    if (max < 1)
+        return KHO_E_INVALID;
+    if (max > META_KEYS_MAX)
+        return KHO_E_TOO_LARGE;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_KEY_LIST);
+    q_i64(&q, (int64_t)user_id);
+    q_i64(&q, max);
+    enum kho_err rc = q_rows(&q, put_key_row, out, n);
+    reader_give(c);
+    return rc;
+}
+
+struct key_ref {
+    uint64_t id, user_id;
+    int64_t at;
+};
+
+static enum kho_err key_delete_w(struct conn *c, void *arg)
+{
+    const struct key_ref *a = arg;
+    struct q q = q_begin(c, ST_KEY_DELETE);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->user_id);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+static enum kho_err sq_key_delete(struct meta_store *m, uint64_t id, uint64_t user_id)
+{
+    struct key_ref a = {id, user_id, 0};
+    return write_run(store_of(m), key_delete_w, &a);
+}
+
+static enum kho_err sq_key_lookup(struct meta_store *m, const char *key_hash,
+                                  struct meta_user *user, struct meta_key *key)
+{
+    if (!hex64(key_hash))
+        return KHO_E_NOTFOUND;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_KEY_LOOKUP);
+    q_text(&q, key_hash);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK) {
+        row_user(q_st(&q), user);
+        row_key(q_st(&q), USER_NCOLS, key);
+    }
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err key_touch_w(struct conn *c, void *arg)
+{
+    const struct key_ref *a = arg;
+    struct q q = q_begin(c, ST_KEY_TOUCH);
+    q_i64(&q, a->at);
+    q_i64(&q, (int64_t)a->id);
+    return q_exec(&q);
+}
+
+static enum kho_err sq_key_touch(struct meta_store *m, uint64_t id, int64_t at)
+{
+    struct key_ref a = {id, 0, at};
+    return write_run(store_of(m), key_touch_w, &a);
+}
+
 /* ---- store ---- */
 
 static enum kho_err sq_ping(struct meta_store *m)
@@ -1263,6 +1526,12 @@ static const struct meta_ops sqlite_ops = {
     .user_set_watermark = sq_user_set_watermark,
     .variant_insert = sq_variant_insert,
     .variant_keys = sq_variant_keys,
+    .user_set_quota = sq_user_set_quota,
+    .key_create = sq_key_create,
+    .key_list = sq_key_list,
+    .key_delete = sq_key_delete,
+    .key_lookup = sq_key_lookup,
+    .key_touch = sq_key_touch,
     .ping = sq_ping,
     .close = sq_close,
 };

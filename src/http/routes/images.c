@@ -240,6 +240,22 @@ static enum kho_err read_raw(struct req *r, struct upload *u)
     return rc;
 }
 
+/* 413 quota_exceeded, saying which quota, how much is used and the limit. */
+static enum kho_err quota_exceeded(struct req *r, const struct meta_quota *q, int64_t bytes)
+{
+    if (q->over == META_QUOTA_IMAGES)
+        return req_fail(r, KHO_E_TOO_LARGE, "quota_exceeded",
+                        "this upload would exceed your image quota: %lld of %lld images used",
+                        (long long)q->used, (long long)q->limit);
+    char size[24], used[24], limit[24];
+    config_format_size(bytes, size, sizeof(size));
+    config_format_size(q->used, used, sizeof(used));
+    config_format_size(q->limit, limit, sizeof(limit));
+    return req_fail(r, KHO_E_TOO_LARGE, "quota_exceeded",
+                    "this upload of %s would exceed your storage quota: %s of %s used", size, used,
+                    limit);
+}
+
 static enum kho_err existing(struct req *r, const struct meta_image *img)
 {
     metric_inc(M_UPLOAD_DEDUPS);
@@ -275,6 +291,17 @@ static enum kho_err upload_work(struct req *r)
         return existing(r, &img);
     if (rc != KHO_E_NOTFOUND)
         return rc;
+    /* After the duplicate check (a duplicate never counts) and before the blob is written; the
+     * counters make it one row read. image_insert checks again, atomically. */
+    struct meta_quota quota = {.default_images = app->cfg->quota_images,
+                               .default_bytes = app->cfg->quota_bytes};
+    struct meta_usage usage;
+    rc = app->meta->ops->user_usage(app->meta, r->user.id, &usage);
+    if (rc)
+        return rc;
+    rc = meta_quota_check(&usage, (int64_t)u->len, &quota);
+    if (rc)
+        return quota_exceeded(r, &quota, (int64_t)u->len);
 
     img.id = ids_next(ids_shard(r->user.id));
     img.blob_key = img.id;
@@ -304,12 +331,14 @@ static enum kho_err upload_work(struct req *r)
     if (rc)
         return rc;
     uint64_t written = img.blob_key; /* image_insert overwrites img with a duplicate's record */
-    rc = app->meta->ops->image_insert(app->meta, &img);
+    rc = app->meta->ops->image_insert(app->meta, &img, &quota);
     metric_add(M_STAGE_DB_NS, mono_ns() - t3);
     if (rc)
         blob_del(app->blob, written);
     if (rc == KHO_E_EXISTS) /* the same bytes raced in on another request: keep theirs */
         return existing(r, &img);
+    if (rc == KHO_E_TOO_LARGE && quota.over) /* other uploads took the room meanwhile */
+        return quota_exceeded(r, &quota, img.bytes);
     if (rc)
         return rc;
     metric_inc(M_UPLOADS);

@@ -106,14 +106,22 @@ static void fill_image(struct meta_image *img, uint64_t owner, unsigned n, const
     img->blob_key = img->id;
 }
 
+/* image_insert with no quota. */
+static enum kho_err insert(struct meta_store *m, struct meta_image *img)
+{
+    struct meta_quota q = {0};
+    return m->ops->image_insert(m, img, &q);
+}
+
 static enum kho_err add_image(struct meta_store *m, uint64_t owner, unsigned n, const char *tags,
                               enum meta_visibility vis, struct meta_image *img)
 {
     fill_image(img, owner, n, tags, vis);
-    return m->ops->image_insert(m, img);
+    return insert(m, img);
 }
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 /* A variant of image_id numbered n. */
 static void fill_variant(struct meta_variant *v, uint64_t image_id, uint64_t key, unsigned n)
@@ -436,14 +444,14 @@ static void test_image_insert_dedup_get(void)
 
     /* Same bytes again for the same owner: the first record comes back. */
     fill_image(&again, a.id, 1, "other", META_PRIVATE);
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_EXISTS);
+    CHECK_EQ(insert(m, &again), KHO_E_EXISTS);
     CHECK_EQ(again.id, img.id);
     CHECK_STR(again.tags, "cat,sunset");
     CHECK_STR(again.owner_name, "alice");
     /* ...but another owner may store the same bytes. */
     fill_image(&again, a.id, 1, "", META_PRIVATE);
     again.owner_id = b.id;
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_OK);
+    CHECK_EQ(insert(m, &again), KHO_OK);
     CHECK_STR(again.owner_name, "bob");
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 2);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
@@ -451,7 +459,7 @@ static void test_image_insert_dedup_get(void)
     CHECK_EQ(add_image(m, b.id + 99, 2, "", META_PRIVATE, &again), KHO_E_NOTFOUND);
     fill_image(&again, a.id, 3, "", META_PRIVATE);
     snprintf(again.sha256, sizeof(again.sha256), "ABC");
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    CHECK_EQ(insert(m, &again), KHO_E_INVALID);
     CHECK_EQ(add_image(m, a.id, 4, ",cat", META_PRIVATE, &again), KHO_E_INVALID);
     CHECK_EQ(
         add_image(m, a.id, 5, "a-tag-that-is-longer-than-32-bytes-by-far", META_PRIVATE, &again),
@@ -462,10 +470,10 @@ static void test_image_insert_dedup_get(void)
     CHECK_EQ(add_image(m, a.id, 7, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t", META_PRIVATE, &again),
              KHO_OK);
     fill_image(&again, a.id, 8, "", (enum meta_visibility)3);
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    CHECK_EQ(insert(m, &again), KHO_E_INVALID);
     fill_image(&again, a.id, 9, "", META_PRIVATE);
     memset(again.title, 'x', sizeof(again.title)); /* unterminated */
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_TOO_LARGE);
+    CHECK_EQ(insert(m, &again), KHO_E_TOO_LARGE);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 3);
     fx_done(&f);
 }
@@ -631,18 +639,20 @@ static void test_image_delete_and_usage(void)
     struct meta_store *m = f.m;
     struct meta_user a, b;
     struct meta_image img, keep, out;
-    int64_t count = -1, bytes = -1;
+    struct meta_usage u;
     CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
     CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 0);
-    CHECK_EQ(bytes, 0);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 0);
+    CHECK_EQ(u.bytes, 0);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
     CHECK_EQ(add_image(m, a.id, 1, "cat", META_PUBLIC, &img), KHO_OK);
     CHECK_EQ(add_image(m, a.id, 2, "cat", META_PUBLIC, &keep), KHO_OK);
     CHECK_EQ(add_image(m, b.id, 3, "", META_PUBLIC, &out), KHO_OK);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 2);
-    CHECK_EQ(bytes, 1001 + 1002);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 1001 + 1002);
 
     CHECK_EQ(m->ops->image_delete(m, img.id, b.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
@@ -654,9 +664,9 @@ static void test_image_delete_and_usage(void)
     CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 1);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 1);
-    CHECK_EQ(bytes, 1002);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 1);
+    CHECK_EQ(u.bytes, 1002);
     /* The same bytes may be uploaded again once deleted. */
     CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &out), KHO_OK);
     fx_done(&f);
@@ -702,7 +712,7 @@ static void test_image_details_roundtrip(void)
     CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
     fill_image(&img, a.id, 1, "cat", META_PUBLIC);
     fill_details(&img);
-    CHECK_EQ(m->ops->image_insert(m, &img), KHO_OK);
+    CHECK_EQ(insert(m, &img), KHO_OK);
     CHECK(has_details(&img));
     /* Stored by bit pattern: the top bit makes the column negative. */
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE blob_key = -9223372036854775807"), 1);
@@ -727,14 +737,14 @@ static void test_image_details_roundtrip(void)
     CHECK(has_details(&got));
     /* A duplicate upload gets the stored record, details included. */
     fill_image(&got, a.id, 1, "", META_PRIVATE);
-    CHECK_EQ(m->ops->image_insert(m, &got), KHO_E_EXISTS);
+    CHECK_EQ(insert(m, &got), KHO_E_EXISTS);
     CHECK(has_details(&got));
 
     /* Without a fix the coordinates are not stored, whatever the struct held. */
     fill_image(&plain, a.id, 2, "", META_PRIVATE);
     plain.gps_lat = NAN;
     plain.gps_lon = 500;
-    CHECK_EQ(m->ops->image_insert(m, &plain), KHO_OK);
+    CHECK_EQ(insert(m, &plain), KHO_OK);
     CHECK(!plain.has_gps && !plain.alpha);
     CHECK(plain.gps_lat == 0.0 && plain.gps_lon == 0.0);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE gps_lat IS NULL AND gps_lon IS NULL"),
@@ -753,7 +763,7 @@ static enum kho_err insert_edited(struct meta_store *m, uint64_t owner, unsigned
     fill_image(&img, owner, n, "", META_PRIVATE);
     fill_details(&img);
     edit(&img);
-    return m->ops->image_insert(m, &img);
+    return insert(m, &img);
 }
 
 static void make_too_long(struct meta_image *i)
@@ -1011,11 +1021,11 @@ static void *writer_main(void *p)
     for (unsigned i = 0; i < PER_WRITER; i++) {
         if (i && i % DUP_EVERY == 0) {
             fill_image(&img, w->owner, 0, "", META_PRIVATE);
-            if (w->m->ops->image_insert(w->m, &img) != KHO_E_EXISTS || img.id != first.id)
+            if (insert(w->m, &img) != KHO_E_EXISTS || img.id != first.id)
                 w->bad++;
         }
         fill_image(&img, w->owner, i, i % 2 ? "odd" : "even", META_PUBLIC);
-        if (w->m->ops->image_insert(w->m, &img) != KHO_OK)
+        if (insert(w->m, &img) != KHO_OK)
             w->bad++;
         if (i == 0)
             first = img;
@@ -1098,9 +1108,13 @@ static void test_group_commit(void)
     static uint64_t ids[PER_WRITER];
     int pages;
     for (int i = 0; i < WRITERS; i++) {
-        int64_t count, bytes;
-        CHECK_EQ(m->ops->user_usage(m, w[i].owner, &count, &bytes), KHO_OK);
-        CHECK_EQ(count, PER_WRITER);
+        struct meta_usage u;
+        CHECK_EQ(m->ops->user_usage(m, w[i].owner, &u), KHO_OK);
+        CHECK_EQ(u.images, PER_WRITER);
+        char sum[128];
+        snprintf(sum, sizeof(sum), "SELECT sum(bytes) FROM images WHERE owner_id = %llu",
+                 (unsigned long long)w[i].owner);
+        CHECK_EQ(u.bytes, db_int(&f, sum)); /* the counters agree with the rows */
         CHECK_EQ(list_all(m, w[i].owner, NULL, 64, ids, PER_WRITER, &pages), PER_WRITER);
         for (int j = 1; j < PER_WRITER; j++)
             CHECK(ids[j] < ids[j - 1]);
@@ -1188,10 +1202,369 @@ static void test_point_reads_fast(void)
     fx_done(&f);
 }
 
+/* ---- migrations added out of order (issue #4) ---- */
+
+/* A database that took 0003 and then a later file (numbered past a gap, from another branch)
+ * takes the gap's file once a build knows it, in table order. */
+static void test_migrate_fills_gap(void)
+{
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+    static const struct embedded_file gap[] = {
+        MIG("0003-a.sql", "CREATE TABLE a (x)"), MIG("0005-c.sql", "CREATE TABLE c (x)"), {0}};
+    static const struct embedded_file full[] = {MIG("0003-a.sql", "CREATE TABLE a (x)"),
+                                                MIG("0004-b.sql", "CREATE TABLE b (x)"),
+                                                MIG("0005-c.sql", "CREATE TABLE c (x)"),
+                                                {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, gap), KHO_OK);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 0);
+    CHECK_EQ(migrate_run(&tdrv, db, full), KHO_OK);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 1);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    sqlite3_close(db);
+}
+
+/* A database from before 0005 gets its usage counters from the rows it holds. */
+static void test_upgrade_backfills_usage(void)
+{
+    char *dir = t_tmpdir();
+    CHECK(dir != NULL);
+    char path[600], url[640];
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    struct embedded_file before[4] = {{0}};
+    for (int i = 0; i < 3; i++)
+        before[i] = meta_migrations[i];
+    CHECK_STR(before[2].name, "0003-user-watermark.sql");
+    CHECK_EQ(migrate_run(&tdrv, db, before), KHO_OK);
+    CHECK_EQ(sqlite3_exec(db,
+                          "INSERT INTO users (id, username, pwhash, created_at) VALUES "
+                          "(7, 'old', 'h', 1), (8, 'empty', 'h', 1);"
+                          "INSERT INTO images (id, owner_id, sha256, bytes, format, width, height, "
+                          "created_at, blob_key) VALUES "
+                          "(42, 7, '" SHA_A "', 10, 'png', 2, 3, 5, 42), "
+                          "(43, 7, '" SHA_B "', 32, 'png', 2, 3, 5, 43)",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+
+    struct meta_store *m = NULL;
+    struct meta_usage u;
+    CHECK_EQ(meta_open(url, &m), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, 7, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 42);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+    CHECK_EQ(m->ops->user_usage(m, 8, &u), KHO_OK);
+    CHECK_EQ(u.images, 0);
+    CHECK_EQ(u.bytes, 0);
+    CHECK_EQ(m->ops->user_usage(m, 9, &u), KHO_E_NOTFOUND);
+    struct meta_image out;
+    CHECK_EQ(m->ops->image_delete(m, 42, 7, &out), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, 7, &u), KHO_OK);
+    CHECK_EQ(u.images, 1);
+    CHECK_EQ(u.bytes, 32);
+    m->ops->close(m);
+    t_rmtree(dir);
+    free(dir);
+}
+
+/* ---- quotas ---- */
+
+static void test_quota_check(void)
+{
+    struct meta_usage u = {.images = 3,
+                           .bytes = 900,
+                           .quota_images = META_QUOTA_DEFAULT,
+                           .quota_bytes = META_QUOTA_DEFAULT};
+    struct meta_quota q = {.default_images = 4, .default_bytes = 1000};
+    CHECK_EQ(meta_quota_limit(META_QUOTA_DEFAULT, 4), 4);
+    CHECK_EQ(meta_quota_limit(0, 4), 0);
+    CHECK_EQ(meta_quota_limit(9, 4), 9);
+
+    CHECK_EQ(meta_quota_check(&u, 100, &q), KHO_OK); /* exactly full is allowed */
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    CHECK_EQ(meta_quota_check(&u, 101, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_BYTES);
+    CHECK_EQ(q.used, 900);
+    CHECK_EQ(q.limit, 1000);
+    u.images = 4; /* both over: the image count is named */
+    CHECK_EQ(meta_quota_check(&u, 101, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_IMAGES);
+    CHECK_EQ(q.used, 4);
+    CHECK_EQ(q.limit, 4);
+
+    u.quota_images = 0; /* unlimited overrides win over the defaults */
+    u.quota_bytes = 0;
+    CHECK_EQ(meta_quota_check(&u, INT64_MAX, &q), KHO_OK);
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    u.quota_bytes = 500; /* and so does a lower one */
+    CHECK_EQ(meta_quota_check(&u, 1, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.limit, 500);
+    q = (struct meta_quota){0}; /* no defaults: unlimited */
+    u = (struct meta_usage){INT64_MAX - 1, INT64_MAX - 1, META_QUOTA_DEFAULT, META_QUOTA_DEFAULT};
+    CHECK_EQ(meta_quota_check(&u, INT64_MAX, &q), KHO_OK);
+    q.default_bytes = INT64_MAX; /* no overflow near the top */
+    CHECK_EQ(meta_quota_check(&u, 2, &q), KHO_E_TOO_LARGE);
+}
+
+static void test_image_quota(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, first, out;
+    struct meta_usage u;
+    struct meta_quota q = {.default_images = 2};
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+
+    fill_image(&first, a.id, 1, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &first, &q), KHO_OK);
+    fill_image(&img, a.id, 2, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, a.id, 3, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_IMAGES);
+    CHECK_EQ(q.used, 2);
+    CHECK_EQ(q.limit, 2);
+    /* nothing of the refused image was written */
+    CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_E_NOTFOUND);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 1001 + 1002);
+    /* a duplicate is answered with the existing image, quota or not */
+    fill_image(&img, a.id, 1, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_EXISTS);
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    CHECK_EQ(img.id, first.id);
+    /* another user has their own count */
+    fill_image(&img, b.id, 3, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    /* a delete frees its place */
+    CHECK_EQ(m->ops->image_delete(m, first.id, a.id, &out), KHO_OK);
+    fill_image(&img, a.id, 3, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+
+    /* overrides: per user, 0 unlimited, META_QUOTA_DEFAULT back to the server's */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES, 0, 0), KHO_OK);
+    fill_image(&img, a.id, 4, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, b.id, 4, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, b.id, 5, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 3);
+    CHECK_EQ(u.quota_images, 0);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+
+    /* a byte quota: used + new must stay within it */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_BYTES, 0, u.bytes + 1005), KHO_OK);
+    fill_image(&img, a.id, 6, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE); /* 1006 bytes */
+    CHECK_EQ(q.over, META_QUOTA_BYTES);
+    CHECK_EQ(q.used, u.bytes);
+    CHECK_EQ(q.limit, u.bytes + 1005);
+    fill_image(&img, a.id, 5, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK); /* 1005 bytes: exactly full */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES | META_SET_QUOTA_BYTES,
+                                    META_QUOTA_DEFAULT, META_QUOTA_DEFAULT),
+             KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM users WHERE quota_bytes IS NULL"), 2);
+
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES, -5, 0), KHO_E_INVALID);
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, 4, 1, 1), KHO_E_INVALID);
+    CHECK_EQ(m->ops->user_set_quota(m, a.id + b.id, META_SET_QUOTA_IMAGES, 1, 0), KHO_E_NOTFOUND);
+    fx_done(&f);
+}
+
+#define QUOTA_RACERS 6
+#define QUOTA_EACH 10
+#define QUOTA_IMAGES 7
+
+struct quota_racer {
+    struct meta_store *m;
+    uint64_t owner;
+    unsigned first;
+    int ok, refused, bad;
+};
+
+static void *quota_racer_main(void *p)
+{
+    struct quota_racer *r = p;
+    for (unsigned i = 0; i < QUOTA_EACH; i++) {
+        struct meta_image img;
+        struct meta_quota q = {.default_images = QUOTA_IMAGES};
+        fill_image(&img, r->owner, r->first + i, "", META_PRIVATE);
+        enum kho_err rc = r->m->ops->image_insert(r->m, &img, &q);
+        if (rc == KHO_OK)
+            r->ok++;
+        else if (rc == KHO_E_TOO_LARGE && q.over == META_QUOTA_IMAGES)
+            r->refused++;
+        else
+            r->bad++;
+    }
+    return NULL;
+}
+
+/* Concurrent inserts against one quota leave exactly the quota's number of images. */
+static void test_image_quota_race(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_user a;
+    CHECK_EQ(add_user(f.m, "alice", &a), KHO_OK);
+    struct quota_racer r[QUOTA_RACERS];
+    pthread_t t[QUOTA_RACERS];
+    for (int i = 0; i < QUOTA_RACERS; i++) {
+        r[i] = (struct quota_racer){f.m, a.id, (unsigned)(i * QUOTA_EACH), 0, 0, 0};
+        CHECK_EQ(pthread_create(&t[i], NULL, quota_racer_main, &r[i]), 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < QUOTA_RACERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ(r[i].bad, 0);
+        ok += r[i].ok;
+        refused += r[i].refused;
+    }
+    CHECK_EQ(ok, QUOTA_IMAGES);
+    CHECK_EQ(refused, QUOTA_RACERS * QUOTA_EACH - QUOTA_IMAGES);
+    struct meta_usage u;
+    CHECK_EQ(f.m->ops->user_usage(f.m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, QUOTA_IMAGES);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), QUOTA_IMAGES);
+    CHECK_EQ(db_int(&f, "SELECT sum(bytes) FROM images"), u.bytes);
+    fx_done(&f);
+}
+
+/* ---- API keys ---- */
+
+static void fill_key(struct meta_key *k, uint64_t user_id, const char *name, enum meta_scope s)
+{
+    memset(k, 0, sizeof(*k));
+    k->id = ids_next(3);
+    k->user_id = user_id;
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->scope = s;
+    snprintf(k->prefix, sizeof(k->prefix), "kho_%08x", (unsigned)(k->id & 0xffffffff));
+}
+
+static void test_keys(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b, who;
+    struct meta_key k1, k2, got, list[META_KEYS_MAX];
+    char h1[65], h2[65], other[65];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    fill_hash(h1, '1');
+    fill_hash(h2, '2');
+    fill_hash(other, '3');
+
+    int64_t before = now_ms();
+    fill_key(&k1, a.id, "laptop", META_SCOPE_READ);
+    k1.last_used_at = 99;
+    CHECK_EQ(m->ops->key_create(m, &k1, h1), KHO_OK);
+    CHECK(k1.created_at >= before && k1.created_at <= now_ms());
+    CHECK_EQ(k1.last_used_at, 0);
+    fill_key(&k2, a.id, "ci \xc3\xa9t\xc3\xa9", META_SCOPE_READ_WRITE);
+    CHECK_EQ(m->ops->key_create(m, &k2, h2), KHO_OK);
+    CHECK_EQ(m->ops->key_create(m, &k2, other), KHO_E_EXISTS); /* same id */
+    fill_key(&got, b.id, "dup", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, h1), KHO_E_EXISTS); /* same hash */
+
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_OK);
+    CHECK_EQ(who.id, a.id);
+    CHECK_STR(who.username, "alice");
+    CHECK_EQ(got.id, k1.id);
+    CHECK_EQ(got.user_id, a.id);
+    CHECK_STR(got.name, "laptop");
+    CHECK_EQ(got.scope, META_SCOPE_READ);
+    CHECK_STR(got.prefix, k1.prefix);
+    CHECK_EQ(got.created_at, k1.created_at);
+    CHECK_EQ(got.last_used_at, 0);
+    CHECK_EQ(m->ops->key_lookup(m, other, &who, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_lookup(m, "kho_not-a-hash", &who, &got), KHO_E_NOTFOUND);
+
+    CHECK_EQ(m->ops->key_list(m, a.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(list[0].id, k2.id); /* newest first */
+    CHECK_STR(list[0].name, k2.name);
+    CHECK_EQ(list[0].scope, META_SCOPE_READ_WRITE);
+    CHECK_EQ(list[1].id, k1.id);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, 1, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(m->ops->key_list(m, b.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, 0, &n), KHO_E_INVALID);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, META_KEYS_MAX + 1, &n), KHO_E_TOO_LARGE);
+
+    CHECK_EQ(m->ops->key_touch(m, k1.id, 12345), KHO_OK);
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_OK);
+    CHECK_EQ(got.last_used_at, 12345);
+
+    CHECK_EQ(m->ops->key_delete(m, k1.id, b.id), KHO_E_NOTFOUND); /* not bob's */
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_touch(m, k1.id, 1), KHO_OK); /* a touch racing a revoke is harmless */
+
+    fill_key(&got, a.id, "", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "tab\there", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "x", (enum meta_scope)2);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "x", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, "short"), KHO_E_INVALID);
+    fill_key(&got, a.id + b.id, "x", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_NOTFOUND); /* no such user */
+    fx_done(&f);
+}
+
+static void test_keys_ceiling(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_user a;
+    struct meta_key k, list[META_KEYS_MAX];
+    char hash[65];
+    int n;
+    CHECK_EQ(add_user(f.m, "alice", &a), KHO_OK);
+    for (int i = 0; i < META_KEYS_MAX; i++) {
+        fill_key(&k, a.id, "k", META_SCOPE_READ);
+        snprintf(hash, sizeof(hash), "%064x", i);
+        CHECK_EQ(f.m->ops->key_create(f.m, &k, hash), KHO_OK);
+    }
+    fill_key(&k, a.id, "one too many", META_SCOPE_READ);
+    CHECK_EQ(f.m->ops->key_create(f.m, &k, SHA_A), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM api_keys"), META_KEYS_MAX);
+    CHECK_EQ(f.m->ops->key_list(f.m, a.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, META_KEYS_MAX);
+    CHECK_EQ(f.m->ops->key_delete(f.m, list[0].id, a.id), KHO_OK);
+    CHECK_EQ(f.m->ops->key_create(f.m, &k, SHA_A), KHO_OK);
+    fx_done(&f);
+}
+
 T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
        T(test_migrate_runner), T(test_upgrade_from_0001), T(test_users), T(test_sessions),
        T(test_image_insert_dedup_get), T(test_list_owner_pages_and_tags), T(test_list_public),
        T(test_image_update), T(test_image_delete_and_usage), T(test_image_details_roundtrip),
        T(test_image_details_invalid), T(test_image_set_placeholder), T(test_variants),
        T(test_variant_ceiling), T(test_group_commit), T(test_variant_delete_race),
-       T(test_point_reads_fast))
+       T(test_point_reads_fast), T(test_migrate_fills_gap), T(test_upgrade_backfills_usage),
+       T(test_quota_check), T(test_image_quota), T(test_image_quota_race), T(test_keys),
+       T(test_keys_ceiling))
