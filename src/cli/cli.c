@@ -17,6 +17,8 @@ static const struct cli_command commands[] = {
     {"ls", cmd_ls, "list your images"},
     {"get", cmd_get, "download an image or a variant of it"},
     {"rm", cmd_rm, "delete images"},
+    {"album", cmd_album, "list, make and change albums, and share them"},
+    {"share", cmd_share, "make a link that opens an image without a login"},
 };
 
 static void usage(FILE *out)
@@ -26,9 +28,9 @@ static void usage(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'kho COMMAND --help' for a command's options.\n");
     fprintf(out,
-            "\nThe client commands (login, upload, ls, get, rm) exit with 0 ok, 1 an item failed,\n"
-            "2 usage error, 3 authentication failed, 4 not found, 5 server or network error,\n"
-            "130 interrupted.\n");
+            "\nThe client commands (login, upload, ls, get, rm, album, share) exit with 0 ok,\n"
+            "1 an item failed, 2 usage error, 3 authentication failed, 4 not found, 5 server or\n"
+            "network error, 130 interrupted.\n");
 }
 
 int cli_main(int argc, char **argv)

@@ -76,6 +76,8 @@ static const struct opt opts[] = {
     {"watermark-opacity", N(OPT_DOUBLE, watermark_opacity), "0.5", "watermark opacity, 0 to 1"},
     {"watermark-scale", N(OPT_DOUBLE, watermark_scale), "0.25",
      "watermark width as a share of the variant's width"},
+    {"public-url", S(public_url), "",
+     "URL clients reach kho at (http[s]://HOST[:PORT]), for share links; default from Host"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -212,6 +214,11 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
     if (!c->blob[0] &&
         (size_t)snprintf(c->blob, sizeof(c->blob), "volume:%s/volumes", c->data) >= sizeof(c->blob))
         return KHO_E_INVALID;
+    if (c->public_url[0] && strncmp(c->public_url, "http://", 7) &&
+        strncmp(c->public_url, "https://", 8)) {
+        fprintf(err, "kho: public-url must start with http:// or https://\n");
+        return KHO_E_INVALID;
+    }
     if (c->workers < 1 || c->worker_queue < 1 || c->max_upload_bytes < 1 ||
         c->max_inflight_upload_bytes < c->max_upload_bytes || c->max_header_bytes < 1024 ||
         c->volume_max_bytes < (1 << 20) || c->volume_max_bytes > (32LL << 30) || c->threads < 0 ||

@@ -53,6 +53,8 @@ struct kho_config {
     char watermark_position[8];
     double watermark_opacity;
     double watermark_scale;
+    /* albums and share links (issue #4) */
+    char public_url[512]; /* scheme://host[:port] clients reach kho at; "" = from Host */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

@@ -5,7 +5,8 @@
 #include "core/kho.h"
 
 static const struct route *const tables[] = {users_routes, sessions_routes, images_routes,
-                                             media_routes, health_routes, internal_routes};
+                                             media_routes, health_routes, internal_routes,
+                                             albums_routes, links_routes};
 
 /* Does a node of this role (--role all|api|process) serve rt? */
 static bool served(const struct route *rt, const char *role)
