@@ -80,6 +80,8 @@ static const struct opt opts[] = {
      "storage each user's originals may take; 0 means unlimited"},
     {"quota-images", N(OPT_INT, quota_images), "100000",
      "images each user may keep; 0 means unlimited"},
+    {"public-url", S(public_url), "",
+     "URL clients reach kho at (http[s]://HOST[:PORT]), for share links; default from Host"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -245,6 +247,11 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
     if (!c->blob[0] &&
         (size_t)snprintf(c->blob, sizeof(c->blob), "volume:%s/volumes", c->data) >= sizeof(c->blob))
         return KHO_E_INVALID;
+    if (c->public_url[0] && strncmp(c->public_url, "http://", 7) &&
+        strncmp(c->public_url, "https://", 8)) {
+        fprintf(err, "kho: public-url must start with http:// or https://\n");
+        return KHO_E_INVALID;
+    }
     if (c->workers < 1 || c->worker_queue < 1 || c->max_upload_bytes < 1 ||
         c->max_inflight_upload_bytes < c->max_upload_bytes || c->max_header_bytes < 1024 ||
         c->volume_max_bytes < (1 << 20) || c->volume_max_bytes > (32LL << 30) || c->threads < 0 ||

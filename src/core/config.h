@@ -56,6 +56,8 @@ struct kho_config {
     /* quotas (issue #4): per user, originals only; 0 = unlimited */
     int64_t quota_bytes;
     int64_t quota_images;
+    /* albums and share links (issue #4) */
+    char public_url[512]; /* scheme://host[:port] clients reach kho at; "" = from Host */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

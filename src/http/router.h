@@ -27,6 +27,7 @@ struct route {
 extern const struct route users_routes[], sessions_routes[], images_routes[], media_routes[],
     health_routes[], internal_routes[];
 extern const struct route keys_routes[];
+extern const struct route albums_routes[], links_routes[];
 
 /* Find the route for method and path and fill params (copies in r's arena).
  * KHO_E_NOTFOUND when no pattern matches the path; KHO_E_UNSUPPORTED when patterns match but

@@ -1,5 +1,6 @@
-/* The metadata store interface: users, sessions, API keys and image records. Callers see only this
- * header; sqlite.c is the embedded default and pg.c (later) the scale-out backend.
+/* The metadata store interface: users, sessions, API keys, image records, albums and share
+ * links. Callers see only this header; sqlite.c is the embedded default and pg.c (later) the
+ * scale-out backend.
  * All functions are thread-safe. Records are returned by value in caller-provided structs,
  * so nothing returned needs freeing. Writes are durable when they return (group commit). */
 #ifndef KHO_META_H
@@ -110,6 +111,41 @@ struct meta_quota {
     int64_t used, limit;
 };
 
+/* Albums and share links (issue #4). */
+#define META_DESCRIPTION_MAX 2000   /* bytes of UTF-8 in an album's description */
+#define META_ALBUMS_MAX 1000        /* albums per user */
+#define META_ALBUM_IMAGES_MAX 10000 /* images per album */
+#define META_ALBUM_BATCH_MAX 200    /* image ids one add or remove names */
+#define META_LINKS_MAX 1000         /* unexpired share links per user */
+
+struct meta_album {
+    uint64_t id;
+    uint64_t owner_id;
+    char title[META_TITLE_MAX + 1]; /* 1..META_TITLE_MAX bytes */
+    char description[META_DESCRIPTION_MAX + 1];
+    uint64_t cover_id; /* the cover its owner chose, 0 for none */
+    int64_t image_count;
+    int64_t created_at, updated_at; /* unix ms; updated_at moves with every change by its owner */
+    /* read only: cover_id's image, else the album's newest image; has_cover false when empty */
+    bool has_cover;
+    struct meta_image cover;
+};
+
+/* Fields to change in album_update. */
+enum { META_SET_ALBUM_TITLE = 1, META_SET_ALBUM_DESCRIPTION = 2, META_SET_ALBUM_COVER = 4 };
+
+enum meta_link_kind { META_LINK_IMAGE = 0, META_LINK_ALBUM = 1 };
+
+/* A share link: it opens target_id (an image or an album of owner_id) until expires_at. */
+struct meta_link {
+    uint64_t id;
+    uint64_t owner_id;
+    enum meta_link_kind kind;
+    uint64_t target_id;
+    int64_t expires_at; /* unix ms, 0 for never */
+    int64_t created_at;
+};
+
 struct meta_store;
 
 struct meta_ops {
@@ -188,6 +224,56 @@ struct meta_ops {
                                struct meta_key *key);
     /* Record that key id was used at unix ms at (a revoked key is not an error). */
     enum kho_err (*key_touch)(struct meta_store *m, uint64_t id, int64_t at);
+
+    /* Albums. Every album op but album_images checks ownership: an album that owner_id does not
+     * own is KHO_E_NOTFOUND, as one that does not exist. */
+    /* Insert a new album (id, owner_id, title of 1..META_TITLE_MAX bytes and description set by
+     * the caller); fills the times, image_count 0 and no cover. KHO_E_TOO_LARGE when the owner
+     * has META_ALBUMS_MAX albums already. */
+    enum kho_err (*album_create)(struct meta_store *m, struct meta_album *a);
+    /* Owner's album id, with its cover. */
+    enum kho_err (*album_get)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                              struct meta_album *out);
+    /* Owner's albums, newest first, with id < before (0: from the newest); limit as for
+     * image_list_owner. */
+    enum kho_err (*album_list)(struct meta_store *m, uint64_t owner_id, uint64_t before, int limit,
+                               struct meta_album *out, int *n);
+    /* Change the fields named in mask (META_SET_ALBUM_*) to those of *a (cover_id 0 clears the
+     * cover); the new record goes to *a. KHO_E_INVALID when cover_id is not in the album. */
+    enum kho_err (*album_update)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                 unsigned mask, struct meta_album *a);
+    /* Delete an album, its image list and its links (the images stay). */
+    enum kho_err (*album_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id);
+    /* Add ids[0..n) (1..META_ALBUM_BATCH_MAX) to owner's album, all or nothing; ids already in
+     * it are fine. KHO_E_NOTFOUND with *missing the first id that is not owner's image (0 when
+     * the album is not theirs); KHO_E_TOO_LARGE past META_ALBUM_IMAGES_MAX images. The album as
+     * it is then goes to *out. */
+    enum kho_err (*album_add_images)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                     const uint64_t *ids, int n, uint64_t *missing,
+                                     struct meta_album *out);
+    /* Take ids[0..n) (1..META_ALBUM_BATCH_MAX) out of owner's album; ids not in it are ignored,
+     * and a cover taken out is cleared. The album as it is then goes to *out. */
+    enum kho_err (*album_remove_images)(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                        const uint64_t *ids, int n, struct meta_album *out);
+    /* The images of album_id, newest image id first, with id < before (0: from the newest).
+     * No ownership check: callers have read the album (album_get) or hold a link to it. */
+    enum kho_err (*album_images)(struct meta_store *m, uint64_t album_id, uint64_t before,
+                                 int limit, struct meta_image *out, int *n);
+    /* KHO_OK when image_id is in album_id, else KHO_E_NOTFOUND. */
+    enum kho_err (*album_has_image)(struct meta_store *m, uint64_t album_id, uint64_t image_id);
+
+    /* Share links. */
+    /* Record a link (id, owner_id, kind, target_id, expires_at set by the caller); fills
+     * created_at. The owner's links expired at now are purged first. KHO_E_NOTFOUND when the
+     * target is not owner's; KHO_E_TOO_LARGE when they have META_LINKS_MAX links already. */
+    enum kho_err (*link_create)(struct meta_store *m, struct meta_link *l, int64_t now);
+    /* Any link by id, whoever owns it (callers check its token and expiry). */
+    enum kho_err (*link_get)(struct meta_store *m, uint64_t id, struct meta_link *out);
+    /* Owner's links unexpired at now, newest first: up to max (<= META_LINKS_MAX) to out. */
+    enum kho_err (*link_list)(struct meta_store *m, uint64_t owner_id, int64_t now,
+                              struct meta_link *out, int max, int *n);
+    /* Revoke owner's link id; KHO_E_NOTFOUND when they own no such link. */
+    enum kho_err (*link_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id);
 
     /* Check the database answers (for /readyz). */
     enum kho_err (*ping)(struct meta_store *m);

@@ -30,6 +30,15 @@ _Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PU
 #define KEY_COLS "k.id, k.user_id, k.name, k.scope, k.prefix, k.created_at, k.last_used_at "
 
 _Static_assert(META_QUOTA_DEFAULT == -1, "ST_USER_USAGE reads NULL overrides as -1");
+/* After IMAGE_COLS, which hold the album's cover (all NULL when it has none). */
+#define ALBUM_COLS                                                                                 \
+    "a.id, a.owner_id, a.title, a.description, a.cover_id, a.image_count, a.created_at, "          \
+    "a.updated_at "
+#define ALBUM_FROM                                                                                 \
+    "FROM albums a LEFT JOIN images i ON i.id = coalesce(a.cover_id, "                             \
+    "(SELECT image_id FROM album_images WHERE album_id = a.id ORDER BY image_id DESC LIMIT 1)) "   \
+    "LEFT JOIN users u ON u.id = i.owner_id "
+#define LINK_COLS "id, owner_id, image_id, album_id, expires_at, created_at "
 
 enum stmt {
     ST_BEGIN,
@@ -71,6 +80,26 @@ enum stmt {
     ST_KEY_DELETE,
     ST_KEY_LOOKUP,
     ST_KEY_TOUCH,
+    ST_IMAGE_OWNED,
+    ST_ALBUM_INSERT,
+    ST_ALBUM_COUNT,
+    ST_ALBUM_GET,
+    ST_ALBUM_LIST,
+    ST_ALBUM_UPDATE,
+    ST_ALBUM_TOUCH,
+    ST_ALBUM_DELETE,
+    ST_ALBUM_ADD,
+    ST_ALBUM_REMOVE,
+    ST_ALBUM_UNCOVER,
+    ST_ALBUM_HAS_IMAGE,
+    ST_ALBUM_IMAGES,
+    ST_LINK_PURGE,
+    ST_LINK_INSERT_IMAGE,
+    ST_LINK_INSERT_ALBUM,
+    ST_LINK_COUNT,
+    ST_LINK_GET,
+    ST_LINK_LIST,
+    ST_LINK_DELETE,
     ST__COUNT
 };
 
@@ -150,6 +179,52 @@ static const struct {
     [ST_KEY_LOOKUP] = {"key_lookup", "SELECT " USER_COLS ", " KEY_COLS "FROM api_keys k "
                                      "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"},
     [ST_KEY_TOUCH] = {"key_touch", "UPDATE api_keys SET last_used_at = ? WHERE id = ?"},
+    [ST_IMAGE_OWNED] = {"image_owned", "SELECT 1 FROM images WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_INSERT] = {"album_insert",
+                         "INSERT INTO albums (id, owner_id, title, description, created_at, "
+                         "updated_at) VALUES (?, ?, ?, ?, ?, ?)"},
+    [ST_ALBUM_COUNT] = {"album_count", "SELECT count(*) FROM albums WHERE owner_id = ?"},
+    [ST_ALBUM_GET] = {"album_get", "SELECT " IMAGE_COLS ", " ALBUM_COLS ALBUM_FROM
+                                   "WHERE a.id = ? AND a.owner_id = ?"},
+    [ST_ALBUM_LIST] = {"album_list",
+                       "SELECT " IMAGE_COLS ", " ALBUM_COLS ALBUM_FROM
+                       "WHERE a.owner_id = ? AND a.id < ? ORDER BY a.id DESC LIMIT ?"},
+    [ST_ALBUM_UPDATE] = {"album_update",
+                         "UPDATE albums SET title = ?, description = ?, cover_id = ?, "
+                         "updated_at = ? WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_TOUCH] = {"album_touch",
+                        "UPDATE albums SET updated_at = ? WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_DELETE] = {"album_delete", "DELETE FROM albums WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_ADD] = {"album_add",
+                      "INSERT OR IGNORE INTO album_images (album_id, image_id) VALUES (?, ?)"},
+    [ST_ALBUM_REMOVE] = {"album_remove",
+                         "DELETE FROM album_images WHERE album_id = ? AND image_id = ?"},
+    [ST_ALBUM_UNCOVER] = {"album_uncover",
+                          "UPDATE albums SET cover_id = NULL WHERE id = ? AND NOT EXISTS "
+                          "(SELECT 1 FROM album_images WHERE album_id = albums.id "
+                          "AND image_id = albums.cover_id)"},
+    [ST_ALBUM_HAS_IMAGE] = {"album_has_image",
+                            "SELECT 1 FROM album_images WHERE album_id = ? AND image_id = ?"},
+    [ST_ALBUM_IMAGES] = {"album_images",
+                         "SELECT " IMAGE_COLS "FROM album_images ai "
+                         "JOIN images i ON i.id = ai.image_id JOIN users u ON u.id = i.owner_id "
+                         "WHERE ai.album_id = ? AND ai.image_id < ? "
+                         "ORDER BY ai.image_id DESC LIMIT ?"},
+    [ST_LINK_PURGE] = {"link_purge", "DELETE FROM links WHERE owner_id = ? AND expires_at != 0 "
+                                     "AND expires_at <= ?"},
+    [ST_LINK_INSERT_IMAGE] = {"link_insert_image",
+                              "INSERT INTO links (id, owner_id, image_id, expires_at, created_at) "
+                              "SELECT ?, owner_id, id, ?, ? FROM images "
+                              "WHERE id = ? AND owner_id = ?"},
+    [ST_LINK_INSERT_ALBUM] = {"link_insert_album",
+                              "INSERT INTO links (id, owner_id, album_id, expires_at, created_at) "
+                              "SELECT ?, owner_id, id, ?, ? FROM albums "
+                              "WHERE id = ? AND owner_id = ?"},
+    [ST_LINK_COUNT] = {"link_count", "SELECT count(*) FROM links WHERE owner_id = ?"},
+    [ST_LINK_GET] = {"link_get", "SELECT " LINK_COLS "FROM links WHERE id = ?"},
+    [ST_LINK_LIST] = {"link_list", "SELECT " LINK_COLS "FROM links WHERE owner_id = ? AND "
+                                   "(expires_at = 0 OR expires_at > ?) ORDER BY id DESC LIMIT ?"},
+    [ST_LINK_DELETE] = {"link_delete", "DELETE FROM links WHERE id = ? AND owner_id = ?"},
 };
 
 struct conn {
@@ -1441,6 +1516,451 @@ static enum kho_err sq_key_touch(struct meta_store *m, uint64_t id, int64_t at)
 
 /* ---- store ---- */
 
+/* ---- albums ---- */
+
+#define ALBUM_NCOLS 8 /* the columns of ALBUM_COLS, last in their queries */
+
+/* Run a bound statement that changes rows, then end it: KHO_E_NOTFOUND when none changed (its
+ * WHERE names the owner, so someone else's row reads as no row). */
+static enum kho_err q_change(struct q *q)
+{
+    enum kho_err rc = q_exec(q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(q->c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+/* The first column of a bound one-row query (an aggregate), then end it. */
+static enum kho_err q_count(struct q *q, int64_t *out)
+{
+    enum kho_err rc = q_row(q);
+    if (rc == KHO_OK)
+        *out = sqlite3_column_int64(q_st(q), 0);
+    q_end(q);
+    return rc;
+}
+
+/* Columns IMAGE_COLS (the cover, NULL without one) then ALBUM_COLS. */
+static void row_album(sqlite3_stmt *st, struct meta_album *a)
+{
+    int col = sqlite3_column_count(st) - ALBUM_NCOLS;
+    a->has_cover = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (a->has_cover)
+        row_image(st, &a->cover);
+    else
+        memset(&a->cover, 0, sizeof(a->cover));
+    a->id = (uint64_t)sqlite3_column_int64(st, col);
+    a->owner_id = (uint64_t)sqlite3_column_int64(st, col + 1);
+    COL_TEXT(st, col + 2, a->title);
+    COL_TEXT(st, col + 3, a->description);
+    a->cover_id = (uint64_t)sqlite3_column_int64(st, col + 4); /* NULL reads as 0 */
+    a->image_count = sqlite3_column_int64(st, col + 5);
+    a->created_at = sqlite3_column_int64(st, col + 6);
+    a->updated_at = sqlite3_column_int64(st, col + 7);
+}
+
+static void put_album(sqlite3_stmt *st, void *out, int i)
+{
+    row_album(st, (struct meta_album *)out + i);
+}
+
+static enum kho_err album_by_id(struct conn *c, uint64_t id, uint64_t owner_id,
+                                struct meta_album *out)
+{
+    struct q q = q_begin(c, ST_ALBUM_GET);
+    q_i64(&q, (int64_t)id);
+    q_i64(&q, (int64_t)owner_id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK)
+        row_album(q_st(&q), out);
+    q_end(&q);
+    return rc;
+}
+
+/* Title and description within bounds; their text is the caller's to check. */
+static enum kho_err album_text_check(const struct meta_album *a, unsigned mask)
+{
+    if ((mask & META_SET_ALBUM_TITLE) && !str_fits(a->title, 1, sizeof(a->title)))
+        return *a->title ? KHO_E_TOO_LARGE : KHO_E_INVALID;
+    if ((mask & META_SET_ALBUM_DESCRIPTION) && !str_fits(a->description, 0, sizeof(a->description)))
+        return KHO_E_TOO_LARGE;
+    return KHO_OK;
+}
+
+static enum kho_err album_create_w(struct conn *c, void *arg)
+{
+    const struct meta_album *a = arg;
+    struct q q = q_begin(c, ST_ALBUM_INSERT);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->owner_id);
+    q_text(&q, a->title);
+    q_text(&q, a->description);
+    q_i64(&q, a->created_at);
+    q_i64(&q, a->updated_at);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    /* Counted after the insert, as for variants: past the ceiling the savepoint undoes it. */
+    int64_t count = 0;
+    q = q_begin(c, ST_ALBUM_COUNT);
+    q_i64(&q, (int64_t)a->owner_id);
+    rc = q_count(&q, &count);
+    if (rc)
+        return rc;
+    return count > META_ALBUMS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_album_create(struct meta_store *m, struct meta_album *a)
+{
+    if (a->id == 0 || (int64_t)a->id < 0 || a->owner_id == 0)
+        return KHO_E_INVALID;
+    enum kho_err rc = album_text_check(a, META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION);
+    if (rc)
+        return rc;
+    a->created_at = a->updated_at = now_ms();
+    a->cover_id = 0;
+    a->image_count = 0;
+    a->has_cover = false;
+    memset(&a->cover, 0, sizeof(a->cover));
+    return write_run(store_of(m), album_create_w, a);
+}
+
+static enum kho_err sq_album_get(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                 struct meta_album *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = album_by_id(c, id, owner_id, out);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_album_list(struct meta_store *m, uint64_t owner_id, uint64_t before,
+                                  int limit, struct meta_album *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_ALBUM_LIST);
+    q_i64(&q, (int64_t)owner_id);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_rows(&q, put_album, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err album_has(struct conn *c, uint64_t album_id, uint64_t image_id)
+{
+    struct q q = q_begin(c, ST_ALBUM_HAS_IMAGE);
+    q_i64(&q, (int64_t)album_id);
+    q_i64(&q, (int64_t)image_id);
+    enum kho_err rc = q_row(&q);
+    q_end(&q);
+    return rc;
+}
+
+struct album_args {
+    uint64_t id, owner_id;
+    unsigned mask;
+    const uint64_t *ids;
+    int n;
+    uint64_t *missing;
+    struct meta_album *a;
+    int64_t now;
+};
+
+static enum kho_err album_update_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    struct meta_album cur;
+    enum kho_err rc = album_by_id(c, x->id, x->owner_id, &cur);
+    if (rc)
+        return rc;
+    if (x->mask & META_SET_ALBUM_TITLE)
+        memcpy(cur.title, x->a->title, sizeof(cur.title));
+    if (x->mask & META_SET_ALBUM_DESCRIPTION)
+        memcpy(cur.description, x->a->description, sizeof(cur.description));
+    if (x->mask & META_SET_ALBUM_COVER) {
+        cur.cover_id = x->a->cover_id;
+        if (cur.cover_id) {
+            rc = album_has(c, x->id, cur.cover_id);
+            if (rc)
+                return rc == KHO_E_NOTFOUND ? KHO_E_INVALID : rc;
+        }
+    }
+    struct q q = q_begin(c, ST_ALBUM_UPDATE);
+    q_text(&q, cur.title);
+    q_text(&q, cur.description);
+    if (cur.cover_id)
+        q_i64(&q, (int64_t)cur.cover_id);
+    else
+        q_null(&q);
+    q_i64(&q, x->now);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return album_by_id(c, x->id, x->owner_id, x->a); /* the cover may have changed */
+}
+
+static enum kho_err sq_album_update(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                    unsigned mask, struct meta_album *a)
+{
+    if (mask &
+        ~(unsigned)(META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION | META_SET_ALBUM_COVER))
+        return KHO_E_INVALID;
+    enum kho_err rc = album_text_check(a, mask);
+    if (rc)
+        return rc;
+    struct album_args x = {.id = id, .owner_id = owner_id, .mask = mask, .a = a, .now = now_ms()};
+    return write_run(store_of(m), album_update_w, &x);
+}
+
+static enum kho_err album_delete_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    /* album_images and links rows go with it through ON DELETE CASCADE. */
+    struct q q = q_begin(c, ST_ALBUM_DELETE);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err sq_album_delete(struct meta_store *m, uint64_t id, uint64_t owner_id)
+{
+    struct album_args x = {.id = id, .owner_id = owner_id};
+    return write_run(store_of(m), album_delete_w, &x);
+}
+
+/* Owner's album: its updated_at moves to now, or KHO_E_NOTFOUND. */
+static enum kho_err album_touch(struct conn *c, const struct album_args *x)
+{
+    struct q q = q_begin(c, ST_ALBUM_TOUCH);
+    q_i64(&q, x->now);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err album_add_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    enum kho_err rc = album_touch(c, x);
+    if (rc)
+        return rc;
+    /* Any failure below returns an error, and the write's savepoint undoes every row. */
+    for (int i = 0; i < x->n; i++) {
+        struct q q = q_begin(c, ST_IMAGE_OWNED);
+        q_i64(&q, (int64_t)x->ids[i]);
+        q_i64(&q, (int64_t)x->owner_id);
+        rc = q_row(&q);
+        q_end(&q);
+        if (rc == KHO_E_NOTFOUND)
+            *x->missing = x->ids[i];
+        if (rc)
+            return rc;
+        q = q_begin(c, ST_ALBUM_ADD);
+        q_i64(&q, (int64_t)x->id);
+        q_i64(&q, (int64_t)x->ids[i]);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    rc = album_by_id(c, x->id, x->owner_id, x->a);
+    if (rc)
+        return rc;
+    return x->a->image_count > META_ALBUM_IMAGES_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err album_remove_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    enum kho_err rc = album_touch(c, x);
+    if (rc)
+        return rc;
+    for (int i = 0; i < x->n; i++) {
+        struct q q = q_begin(c, ST_ALBUM_REMOVE);
+        q_i64(&q, (int64_t)x->id);
+        q_i64(&q, (int64_t)x->ids[i]);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    struct q q = q_begin(c, ST_ALBUM_UNCOVER);
+    q_i64(&q, (int64_t)x->id);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return album_by_id(c, x->id, x->owner_id, x->a);
+}
+
+static enum kho_err batch_check(int n)
+{
+    if (n < 1)
+        return KHO_E_INVALID;
+    return n > META_ALBUM_BATCH_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_album_add_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                        const uint64_t *ids, int n, uint64_t *missing,
+                                        struct meta_album *out)
+{
+    *missing = 0;
+    enum kho_err rc = batch_check(n);
+    if (rc)
+        return rc;
+    struct album_args x = {id, owner_id, 0, ids, n, missing, out, now_ms()};
+    return write_run(store_of(m), album_add_w, &x);
+}
+
+static enum kho_err sq_album_remove_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                           const uint64_t *ids, int n, struct meta_album *out)
+{
+    enum kho_err rc = batch_check(n);
+    if (rc)
+        return rc;
+    struct album_args x = {id, owner_id, 0, ids, n, NULL, out, now_ms()};
+    return write_run(store_of(m), album_remove_w, &x);
+}
+
+static enum kho_err sq_album_images(struct meta_store *m, uint64_t album_id, uint64_t before,
+                                    int limit, struct meta_image *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_ALBUM_IMAGES);
+    q_i64(&q, (int64_t)album_id);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_rows(&q, put_image, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_album_has_image(struct meta_store *m, uint64_t album_id, uint64_t image_id)
+{
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = album_has(c, album_id, image_id);
+    reader_give(c);
+    return rc;
+}
+
+/* ---- share links ---- */
+
+/* Columns LINK_COLS. */
+static void row_link(sqlite3_stmt *st, struct meta_link *l)
+{
+    bool image = sqlite3_column_type(st, 2) != SQLITE_NULL; /* the table holds exactly one */
+    l->id = (uint64_t)sqlite3_column_int64(st, 0);
+    l->owner_id = (uint64_t)sqlite3_column_int64(st, 1);
+    l->kind = image ? META_LINK_IMAGE : META_LINK_ALBUM;
+    l->target_id = (uint64_t)sqlite3_column_int64(st, image ? 2 : 3);
+    l->expires_at = sqlite3_column_int64(st, 4);
+    l->created_at = sqlite3_column_int64(st, 5);
+}
+
+static void put_link(sqlite3_stmt *st, void *out, int i)
+{
+    row_link(st, (struct meta_link *)out + i);
+}
+
+struct link_args {
+    const struct meta_link *l;
+    int64_t now;
+};
+
+static enum kho_err link_create_w(struct conn *c, void *arg)
+{
+    const struct link_args *x = arg;
+    const struct meta_link *l = x->l;
+    /* Expired links are the owner's to purge: they no longer count against the ceiling. */
+    struct q q = q_begin(c, ST_LINK_PURGE);
+    q_i64(&q, (int64_t)l->owner_id);
+    q_i64(&q, x->now);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    q = q_begin(c, l->kind == META_LINK_IMAGE ? ST_LINK_INSERT_IMAGE : ST_LINK_INSERT_ALBUM);
+    q_i64(&q, (int64_t)l->id);
+    q_i64(&q, l->expires_at);
+    q_i64(&q, l->created_at);
+    q_i64(&q, (int64_t)l->target_id);
+    q_i64(&q, (int64_t)l->owner_id);
+    rc = q_change(&q);
+    if (rc)
+        return rc;
+    int64_t count = 0;
+    q = q_begin(c, ST_LINK_COUNT);
+    q_i64(&q, (int64_t)l->owner_id);
+    rc = q_count(&q, &count);
+    if (rc)
+        return rc;
+    return count > META_LINKS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_link_create(struct meta_store *m, struct meta_link *l, int64_t now)
+{
+    if (l->id == 0 || (int64_t)l->id < 0 || l->owner_id == 0 || l->target_id == 0 ||
+        (l->kind != META_LINK_IMAGE && l->kind != META_LINK_ALBUM) || l->expires_at < 0)
+        return KHO_E_INVALID;
+    l->created_at = now;
+    struct link_args x = {l, now};
+    return write_run(store_of(m), link_create_w, &x);
+}
+
+static enum kho_err sq_link_get(struct meta_store *m, uint64_t id, struct meta_link *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_LINK_GET);
+    q_i64(&q, (int64_t)id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK)
+        row_link(q_st(&q), out);
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_link_list(struct meta_store *m, uint64_t owner_id, int64_t now,
+                                 struct meta_link *out, int max, int *n)
+{
+    *n = 0;
+    if (max < 1)
+        return KHO_E_INVALID;
+    if (max > META_LINKS_MAX)
+        return KHO_E_TOO_LARGE;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_LINK_LIST);
+    q_i64(&q, (int64_t)owner_id);
+    q_i64(&q, now);
+    q_i64(&q, max);
+    enum kho_err rc = q_rows(&q, put_link, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err link_delete_w(struct conn *c, void *arg)
+{
+    const struct meta_link *l = arg;
+    struct q q = q_begin(c, ST_LINK_DELETE);
+    q_i64(&q, (int64_t)l->id);
+    q_i64(&q, (int64_t)l->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err sq_link_delete(struct meta_store *m, uint64_t id, uint64_t owner_id)
+{
+    struct meta_link l = {.id = id, .owner_id = owner_id};
+    return write_run(store_of(m), link_delete_w, &l);
+}
+
+
 static enum kho_err sq_ping(struct meta_store *m)
 {
     struct conn *c = reader_take(store_of(m));
@@ -1532,6 +2052,19 @@ static const struct meta_ops sqlite_ops = {
     .key_delete = sq_key_delete,
     .key_lookup = sq_key_lookup,
     .key_touch = sq_key_touch,
+    .album_create = sq_album_create,
+    .album_get = sq_album_get,
+    .album_list = sq_album_list,
+    .album_update = sq_album_update,
+    .album_delete = sq_album_delete,
+    .album_add_images = sq_album_add_images,
+    .album_remove_images = sq_album_remove_images,
+    .album_images = sq_album_images,
+    .album_has_image = sq_album_has_image,
+    .link_create = sq_link_create,
+    .link_get = sq_link_get,
+    .link_list = sq_link_list,
+    .link_delete = sq_link_delete,
     .ping = sq_ping,
     .close = sq_close,
 };

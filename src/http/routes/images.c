@@ -38,6 +38,25 @@ bool images_visible(const struct req *r, const struct meta_image *img)
     return img->visibility != META_PRIVATE || images_owner(r, img);
 }
 
+enum kho_err images_access(struct req *r, const struct meta_image *img, bool *shared)
+{
+    *shared = false;
+    if (images_visible(r, img))
+        return KHO_OK;
+    const char *token;
+    enum kho_err rc = req_query(r, "share", &token);
+    if (rc)
+        return rc;
+    if (!token)
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%llu'",
+                        (unsigned long long)img->id);
+    rc = links_share_grant(r, token, img);
+    if (rc)
+        return rc;
+    *shared = true;
+    return KHO_OK;
+}
+
 static enum kho_err parse_id(struct req *r, uint64_t *id)
 {
     if (!ids_parse(r->params[0], id))
@@ -396,13 +415,7 @@ static enum kho_err images_get(struct req *r)
     return resp_json(r, 200, view_image(&img, images_owner(r, &img)));
 }
 
-struct page {
-    int limit;
-    uint64_t before;
-    const char *tag;
-};
-
-static enum kho_err read_page(struct req *r, struct page *p, bool with_tag)
+enum kho_err images_read_page(struct req *r, struct page *p, bool with_tag)
 {
     const char *v;
     p->limit = LIST_DEFAULT;
@@ -442,28 +455,33 @@ static enum kho_err read_page(struct req *r, struct page *p, bool with_tag)
     return KHO_OK;
 }
 
-/* Answer {"items":[...],"next_cursor":...} from n rows fetched with one row of look-ahead. */
-static enum kho_err page_json(struct req *r, const struct page *p, struct meta_image *rows, int n)
+json_t *images_page_wrap(json_t *items, const struct page *p, int n, uint64_t last)
+{
+    json_t *next = json_null();
+    if (n > p->limit) {
+        char id[21];
+        ids_format(last, id);
+        next = json_string(id);
+    }
+    return json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
+}
+
+json_t *images_page(struct req *r, const struct page *p, const struct meta_image *rows, int n,
+                    const char *share)
 {
     json_t *items = json_array();
     int shown = n > p->limit ? p->limit : n;
     for (int i = 0; i < shown; i++)
-        json_array_append_new(items, view_image(&rows[i], images_owner(r, &rows[i])));
-    json_t *next = json_null();
-    if (n > p->limit) {
-        char id[21];
-        ids_format(rows[shown - 1].id, id);
-        next = json_string(id);
-    }
-    resp_header(r, "Cache-Control", "private, no-cache");
-    return resp_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+        json_array_append_new(items, share ? view_image_shared(&rows[i], share)
+                                           : view_image(&rows[i], images_owner(r, &rows[i])));
+    return images_page_wrap(items, p, n, shown ? rows[shown - 1].id : 0);
 }
 
 /* One page of the caller's own images (mine) or of the public feed. */
 static enum kho_err list_page(struct req *r, bool mine)
 {
     struct page p;
-    enum kho_err rc = read_page(r, &p, mine);
+    enum kho_err rc = images_read_page(r, &p, mine);
     if (rc)
         return rc;
     struct meta_image *rows = arena_alloc(&r->arena, sizeof(*rows) * (size_t)(p.limit + 1));
@@ -476,7 +494,8 @@ static enum kho_err list_page(struct req *r, bool mine)
               : ops->image_list_public(r->app->meta, p.before, p.limit + 1, rows, &n);
     if (rc)
         return rc;
-    return page_json(r, &p, rows, n);
+    resp_header(r, "Cache-Control", "private, no-cache");
+    return resp_json(r, 200, images_page(r, &p, rows, n, NULL));
 }
 
 static enum kho_err images_list(struct req *r)

@@ -1,5 +1,6 @@
-/* Unit tests for the metadata store: migrations, users, sessions, images and their variants, and
- * group commit under concurrent writers, against a fresh SQLite file per test. */
+/* Unit tests for the metadata store: migrations, users, sessions, images and their variants,
+ * albums and share links, and group commit under concurrent writers, against a fresh SQLite file
+ * per test. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1559,6 +1560,302 @@ static void test_keys_ceiling(void)
     fx_done(&f);
 }
 
+/* ---- albums and share links ---- */
+
+static enum kho_err add_album(struct meta_store *m, uint64_t owner, const char *title,
+                              struct meta_album *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = ids_next(3);
+    a->owner_id = owner;
+    snprintf(a->title, sizeof(a->title), "%s", title);
+    snprintf(a->description, sizeof(a->description), "about %s", title);
+    return m->ops->album_create(m, a);
+}
+
+static void test_albums(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_album al[3], got, out[4];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (int i = 0; i < 3; i++) {
+        char title[16];
+        snprintf(title, sizeof(title), "album %d", i);
+        CHECK_EQ(add_album(m, a.id, title, &al[i]), KHO_OK);
+        CHECK(al[i].created_at > 0 && al[i].updated_at == al[i].created_at);
+    }
+    CHECK_EQ(m->ops->album_get(m, al[1].id, a.id, &got), KHO_OK);
+    CHECK_STR(got.title, "album 1");
+    CHECK_STR(got.description, "about album 1");
+    CHECK_EQ(got.image_count, 0);
+    CHECK(!got.has_cover);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(m->ops->album_get(m, al[1].id, b.id, &got), KHO_E_NOTFOUND);
+
+    /* newest first, keyset pages */
+    CHECK_EQ(m->ops->album_list(m, a.id, 0, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, al[2].id);
+    CHECK_EQ(out[1].id, al[1].id);
+    CHECK_EQ(m->ops->album_list(m, a.id, out[1].id, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(out[0].id, al[0].id);
+    CHECK_EQ(m->ops->album_list(m, b.id, 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->album_list(m, a.id, 0, META_LIST_MAX + 1, out, &n), KHO_E_TOO_LARGE);
+
+    /* edits change only the fields named, and only the owner's */
+    struct meta_album ch = {0};
+    snprintf(ch.title, sizeof(ch.title), "renamed");
+    snprintf(ch.description, sizeof(ch.description), "ignored");
+    CHECK_EQ(m->ops->album_update(m, al[0].id, b.id, META_SET_ALBUM_TITLE, &ch), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_TITLE, &ch), KHO_OK);
+    CHECK_STR(ch.title, "renamed");
+    CHECK_STR(ch.description, "about album 0");
+    CHECK(ch.updated_at >= al[0].updated_at);
+    ch.title[0] = '\0';
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_TITLE, &ch), KHO_E_INVALID);
+    memset(ch.description, 'd', sizeof(ch.description));
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_DESCRIPTION, &ch),
+             KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, 8, &ch), KHO_E_INVALID);
+
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, b.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->album_get(m, al[0].id, a.id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, a.id), KHO_E_NOTFOUND);
+
+    /* the ceiling counts the owner's albums only */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO albums (id, owner_id, title, created_at, updated_at) "
+             "SELECT x, %llu, 'bulk', 1, 1 FROM n",
+             META_ALBUMS_MAX - 2, (unsigned long long)a.id);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    CHECK_EQ(add_album(m, a.id, "too many", &got), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM albums WHERE title = 'too many'"), 0);
+    CHECK_EQ(add_album(m, b.id, "fine", &got), KHO_OK);
+    fx_done(&f);
+}
+
+static void test_album_images(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img[4], theirs, out[4];
+    struct meta_album al, other, got;
+    uint64_t missing = 1;
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (unsigned i = 0; i < 4; i++)
+        CHECK_EQ(add_image(m, a.id, i, "", i ? META_PRIVATE : META_PUBLIC, &img[i]), KHO_OK);
+    CHECK_EQ(add_image(m, b.id, 9, "", META_PUBLIC, &theirs), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "trip", &al), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "other", &other), KHO_OK);
+
+    /* all or nothing: someone else's image in the batch adds none, and is named */
+    uint64_t ids[] = {img[0].id, img[1].id, theirs.id, img[2].id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, ids, 4, &missing, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(missing, theirs.id);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM album_images"), 0);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 0);
+    CHECK_EQ(got.updated_at, al.updated_at);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, b.id, ids, 1, &missing, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(missing, 0);
+
+    /* repeats are fine; the cover is the newest image until one is chosen */
+    uint64_t mine[] = {img[0].id, img[1].id, img[0].id, img[2].id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 4, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 3);
+    CHECK(got.has_cover);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK_STR(got.cover.owner_name, "alice");
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 2, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 3);
+    CHECK_EQ(m->ops->album_add_images(m, other.id, a.id, &img[1].id, 1, &missing, &got), KHO_OK);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 0, &missing, &got), KHO_E_INVALID);
+    CHECK_EQ(
+        m->ops->album_add_images(m, al.id, a.id, mine, META_ALBUM_BATCH_MAX + 1, &missing, &got),
+        KHO_E_TOO_LARGE);
+
+    /* newest image first, in keyset pages */
+    CHECK_EQ(m->ops->album_images(m, al.id, 0, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, img[2].id);
+    CHECK_EQ(out[1].id, img[1].id);
+    CHECK_EQ(m->ops->album_images(m, al.id, out[1].id, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(out[0].id, img[0].id);
+    CHECK_EQ(m->ops->album_has_image(m, al.id, img[1].id), KHO_OK);
+    CHECK_EQ(m->ops->album_has_image(m, al.id, img[3].id), KHO_E_NOTFOUND);
+
+    /* the cover must be in the album */
+    struct meta_album ch = {.cover_id = img[3].id};
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_E_INVALID);
+    ch.cover_id = img[0].id;
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_OK);
+    CHECK_EQ(ch.cover_id, img[0].id);
+    CHECK_EQ(ch.cover.id, img[0].id);
+    CHECK_STR(ch.title, "trip");
+
+    /* taking the cover out clears it; absent ids are ignored */
+    uint64_t gone[] = {img[0].id, img[3].id, theirs.id};
+    CHECK_EQ(m->ops->album_remove_images(m, al.id, b.id, gone, 3, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_remove_images(m, al.id, a.id, gone, 3, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 2);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK(got.updated_at >= al.updated_at);
+
+    /* deleting an image takes it out of every album and clears it as a cover */
+    ch.cover_id = img[1].id;
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_OK);
+    struct meta_image del;
+    CHECK_EQ(m->ops->image_delete(m, img[1].id, a.id, &del), KHO_OK);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 1);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK_EQ(m->ops->album_get(m, other.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 0);
+    CHECK(!got.has_cover);
+
+    /* deleting the album keeps its images */
+    CHECK_EQ(m->ops->album_delete(m, al.id, a.id), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM album_images"), 0);
+    CHECK_EQ(m->ops->image_get(m, img[2].id, &del), KHO_OK);
+    fx_done(&f);
+}
+
+/* An album at its ceiling takes no more images, not even part of a batch. */
+static void test_album_full(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image one, two;
+    struct meta_album al, got;
+    uint64_t missing;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "big", &al), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &one), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 2, "", META_PRIVATE, &two), KHO_OK);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO images (id, owner_id, sha256, bytes, format, width, height, created_at, "
+             "blob_key) SELECT x, %llu, printf('%%064x', x), 1, 'png', 1, 1, 1, x FROM n; "
+             "INSERT INTO album_images SELECT %llu, id FROM images WHERE id <= %d; COMMIT",
+             META_ALBUM_IMAGES_MAX - 1, (unsigned long long)a.id, (unsigned long long)al.id,
+             META_ALBUM_IMAGES_MAX - 1);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    uint64_t both[] = {one.id, two.id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 2, &missing, &got), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, META_ALBUM_IMAGES_MAX - 1);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 1, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, META_ALBUM_IMAGES_MAX);
+    CHECK_EQ(got.cover.id, one.id);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 1, &missing, &got), KHO_OK);
+    fx_done(&f);
+}
+
+static void test_links(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, theirs, del;
+    struct meta_album al;
+    struct meta_link l[4], got, out[4];
+    int n;
+    int64_t now = now_ms();
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    CHECK_EQ(add_image(m, b.id, 2, "", META_PRIVATE, &theirs), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "trip", &al), KHO_OK);
+
+    l[0] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    l[1] = (struct meta_link){ids_next(4), a.id, META_LINK_ALBUM, al.id, now + 60000, 0};
+    l[2] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, now - 1, 0};
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(m->ops->link_create(m, &l[i], now - 10), KHO_OK);
+    CHECK_EQ(l[0].created_at, now - 10);
+    /* only the owner's targets, of the right kind */
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, theirs.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, al.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+    l[3] = (struct meta_link){ids_next(4), b.id, META_LINK_ALBUM, al.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+
+    CHECK_EQ(m->ops->link_get(m, l[1].id, &got), KHO_OK);
+    CHECK_EQ(got.kind, META_LINK_ALBUM);
+    CHECK_EQ(got.target_id, al.id);
+    CHECK_EQ(got.owner_id, a.id);
+    CHECK_EQ(got.expires_at, now + 60000);
+    CHECK_EQ(m->ops->link_get(m, l[0].id, &got), KHO_OK);
+    CHECK_EQ(got.kind, META_LINK_IMAGE);
+    CHECK_EQ(got.target_id, img.id);
+    CHECK_EQ(got.expires_at, 0);
+
+    /* the expired link is not listed, then purged by the next create */
+    CHECK_EQ(m->ops->link_list(m, a.id, now, out, 4, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, l[1].id);
+    CHECK_EQ(out[1].id, l[0].id);
+    CHECK_EQ(m->ops->link_list(m, b.id, now, out, 4, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->link_list(m, a.id, now, out, META_LINKS_MAX + 1, &n), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->link_get(m, l[2].id, &got), KHO_OK);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[2].id, &got), KHO_E_NOTFOUND);
+
+    /* revoking is the owner's */
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, b.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[3].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, a.id), KHO_E_NOTFOUND);
+
+    /* links go with their targets */
+    CHECK_EQ(m->ops->album_delete(m, al.id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[1].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &del), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[0].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM links"), 0);
+
+    /* the ceiling counts unexpired links */
+    CHECK_EQ(add_image(m, a.id, 3, "", META_PRIVATE, &img), KHO_OK);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO links (id, owner_id, image_id, expires_at, created_at) "
+             "SELECT x, %llu, %llu, 0, 1 FROM n",
+             META_LINKS_MAX, (unsigned long long)a.id, (unsigned long long)img.id);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_exec(&f, "UPDATE links SET expires_at = 5 WHERE id = 1"), SQLITE_OK);
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM links"), META_LINKS_MAX);
+    fx_done(&f);
+}
+
 T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
        T(test_migrate_runner), T(test_upgrade_from_0001), T(test_users), T(test_sessions),
        T(test_image_insert_dedup_get), T(test_list_owner_pages_and_tags), T(test_list_public),
@@ -1567,4 +1864,5 @@ T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_sc
        T(test_variant_ceiling), T(test_group_commit), T(test_variant_delete_race),
        T(test_point_reads_fast), T(test_migrate_fills_gap), T(test_upgrade_backfills_usage),
        T(test_quota_check), T(test_image_quota), T(test_image_quota_race), T(test_keys),
-       T(test_keys_ceiling))
+       T(test_keys_ceiling), T(test_albums), T(test_album_images), T(test_album_full),
+       T(test_links))
