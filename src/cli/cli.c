@@ -17,6 +17,10 @@ static const struct cli_command commands[] = {
     {"ls", cmd_ls, "list your images"},
     {"get", cmd_get, "download an image or a variant of it"},
     {"rm", cmd_rm, "delete images"},
+    {"key", cmd_key, "create, list and revoke your API keys"},
+    {"quota", cmd_quota, "show or override a user's quotas (opens the store directly)"},
+    {"album", cmd_album, "list, make and change albums, and share them"},
+    {"share", cmd_share, "make a link that opens an image without a login"},
 };
 
 static void usage(FILE *out)
@@ -26,9 +30,9 @@ static void usage(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'kho COMMAND --help' for a command's options.\n");
     fprintf(out,
-            "\nThe client commands (login, upload, ls, get, rm) exit with 0 ok, 1 an item failed,\n"
-            "2 usage error, 3 authentication failed, 4 not found, 5 server or network error,\n"
-            "130 interrupted.\n");
+            "\nThe client commands (login, upload, ls, get, rm, album, share, key) exit with 0\n"
+            "ok, 1 an item failed, 2 usage error, 3 authentication failed, 4 not found, 5 server or\n"
+            "network error, 130 interrupted.\n");
 }
 
 int cli_main(int argc, char **argv)

@@ -1,6 +1,10 @@
 /* The kho command line: one binary, git-style subcommands, one file per subcommand. */
 #ifndef KHO_CLI_H
 #define KHO_CLI_H
+#include <stdbool.h>
+#include <stddef.h>
+
+struct client;
 
 struct cli_command {
     const char *name;
@@ -21,10 +25,29 @@ int cmd_upload(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_quota(int argc, char **argv);
+int cmd_album(int argc, char **argv);
+int cmd_share(int argc, char **argv);
 
 /* "volume:DIR" -> DIR for the offline store commands, from --data DIR or --blob URL (and their
  * KHO_DATA / KHO_BLOB variables). Prints a message and returns NULL when the store is not a
  * local volume store. The result is static. */
 const char *cli_volume_dir(int argc, char **argv);
+
+/* The album name (an id, else an exact title) stands for, its id into id. With create, a title
+ * no album has becomes a new album. Prints "kho: ..." and returns the exit code on failure:
+ * 4 no such album, 2 several albums with that title. */
+int album_resolve(const struct client *c, const char *name, bool create, char id[24]);
+/* Add the images ids[0..n) to album album_id, in requests of at most 200 (each all or
+ * nothing). Prints "kho: ..." and returns the exit code on failure. */
+int album_add(const struct client *c, const char *album_id, const char *const *ids, size_t n);
+
+/* A link lifetime ("3600", "90s", "30m", "24h", "7d") in seconds into *secs; false after
+ * printing why when it is malformed or outside 60 s to 365 days. */
+bool share_parse_expires(const char *s, long long *secs);
+/* POST path (an image's or an album's .../links) for a link that lives secs seconds (0: never
+ * expires) and print its URL. Returns the exit code. */
+int share_link(const struct client *c, const char *path, long long secs);
 
 #endif

@@ -371,8 +371,9 @@ int client_fail(const struct client_resp *r)
     return resp_code(r);
 }
 
-int client_json(const struct client *c, const char *method, const char *path, json_t *body,
-                json_t **out)
+/* client_json, where quiet_404 leaves a 404 for the caller to report. */
+static int json_call(const struct client *c, const char *method, const char *path, json_t *body,
+                     json_t **out, bool quiet_404)
 {
     struct client_resp r;
     char *text = NULL;
@@ -389,9 +390,9 @@ int client_json(const struct client *c, const char *method, const char *path, js
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
     }
     int code = client_perform(h, &r);
-    if (code) {
+    if (code && !(quiet_404 && code == CLIENT_EXIT_NOTFOUND)) {
         code = client_fail(&r);
-    } else if (r.body.len > 0) {
+    } else if (!code && r.body.len > 0) {
         *out = json_loadb(r.body.p, r.body.len, 0, NULL);
         if (!*out) {
             fprintf(stderr, "kho: the server's answer is not JSON\n");
@@ -401,5 +402,84 @@ int client_json(const struct client *c, const char *method, const char *path, js
     free(text);
     client_resp_free(&r);
     curl_easy_cleanup(h);
+    return code;
+}
+
+int client_json(const struct client *c, const char *method, const char *path, json_t *body,
+                json_t **out)
+{
+    return json_call(c, method, path, body, out, false);
+}
+
+int client_json_lookup(const struct client *c, const char *method, const char *path, json_t *body,
+                       json_t **out)
+{
+    return json_call(c, method, path, body, out, true);
+}
+
+static const char *field(json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v && *v ? v : "-";
+}
+
+void client_print_image(json_t *img)
+{
+    json_t *tags = json_object_get(img, "tags");
+    size_t k;
+    printf("%s\t%s\t%lldx%lld\t%lld\t%s\t%s\t", field(img, "id"), field(img, "format"),
+           (long long)json_integer_value(json_object_get(img, "width")),
+           (long long)json_integer_value(json_object_get(img, "height")),
+           (long long)json_integer_value(json_object_get(img, "bytes")), field(img, "visibility"),
+           field(img, "title"));
+    for (k = 0; k < json_array_size(tags); k++) {
+        const char *t = json_string_value(json_array_get(tags, k));
+        printf("%s%s", k ? "," : "", t ? t : "");
+    }
+    if (json_array_size(tags) == 0)
+        fputs("-", stdout);
+    fputc('\n', stdout);
+}
+
+int client_pages(const struct client *c, const char *path, bool (*each)(json_t *item, void *arg),
+                 void *arg)
+{
+    char *cursor = NULL;
+    int code = CLIENT_EXIT_OK;
+    bool more = true;
+    while (more && !code) {
+        char url[4096];
+        int len =
+            snprintf(url, sizeof(url), "%s%slimit=%d%s%s", path, strchr(path, '?') ? "&" : "?",
+                     CLIENT_PAGE_MAX, cursor ? "&cursor=" : "", cursor ? cursor : "");
+        curl_free(cursor);
+        cursor = NULL;
+        if (len < 0 || (size_t)len >= sizeof(url)) {
+            fprintf(stderr, "kho: the request is too long\n");
+            return CLIENT_EXIT_USAGE;
+        }
+        json_t *doc, *item;
+        size_t k;
+        code = client_json(c, "GET", url, NULL, &doc);
+        if (code)
+            break;
+        json_t *items = json_object_get(doc, "items");
+        if (!json_is_array(items)) {
+            fprintf(stderr, "kho: the server's answer has no items\n");
+            code = CLIENT_EXIT_SERVER;
+        }
+        json_array_foreach(items, k, item)
+        {
+            more = each(item, arg);
+            if (!more)
+                break;
+        }
+        const char *next = json_string_value(json_object_get(doc, "next_cursor"));
+        if (more && next && *next && json_array_size(items) > 0)
+            cursor = curl_easy_escape(NULL, next, 0);
+        more = cursor != NULL;
+        json_decref(doc);
+    }
+    curl_free(cursor);
     return code;
 }

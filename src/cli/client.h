@@ -21,6 +21,7 @@ enum client_exit {
 
 #define CLIENT_DEFAULT_URL "http://127.0.0.1:8080"
 #define CLIENT_JSON_MAX (4u << 20) /* ceiling of any response body held in memory */
+#define CLIENT_PAGE_MAX 200        /* the server's largest page */
 
 /* Where to talk to, resolved from flags, then KHO_URL / KHO_TOKEN, then the config file. */
 struct client {
@@ -104,5 +105,19 @@ int client_fail(const struct client_resp *r);
  * empty answer; caller json_decref's). Prints "kho: ..." on failure and returns the exit code. */
 int client_json(const struct client *c, const char *method, const char *path, json_t *body,
                 json_t **out);
+/* client_json for a lookup that may miss: a 404 returns CLIENT_EXIT_NOTFOUND without printing
+ * anything (other failures are printed as by client_json). */
+int client_json_lookup(const struct client *c, const char *method, const char *path, json_t *body,
+                       json_t **out);
+
+/* GET path (with or without a query) page by page, following next_cursor, and call
+ * each(item, arg) for every item until it returns false. Prints "kho: ..." on failure and returns
+ * the exit code. */
+int client_pages(const struct client *c, const char *path, bool (*each)(json_t *item, void *arg),
+                 void *arg);
+
+/* Print an image record as one line of `kho ls`: ID FORMAT WxH BYTES VISIBILITY TITLE TAGS
+ * (tab-separated, "-" for an empty title or no tags). */
+void client_print_image(json_t *img);
 
 #endif

@@ -14,30 +14,6 @@ static const char usage[] =
     "  One line per image: ID FORMAT WxH BYTES VISIBILITY TITLE TAGS (tab-separated);\n"
     "  --json prints each image record as one JSON line. --limit caps the number listed.\n";
 
-static const char *field(json_t *img, const char *key)
-{
-    const char *v = json_string_value(json_object_get(img, key));
-    return v && *v ? v : "-";
-}
-
-static void print_line(json_t *img)
-{
-    json_t *tags = json_object_get(img, "tags");
-    size_t k;
-    printf("%s\t%s\t%lldx%lld\t%lld\t%s\t%s\t", field(img, "id"), field(img, "format"),
-           (long long)json_integer_value(json_object_get(img, "width")),
-           (long long)json_integer_value(json_object_get(img, "height")),
-           (long long)json_integer_value(json_object_get(img, "bytes")), field(img, "visibility"),
-           field(img, "title"));
-    for (k = 0; k < json_array_size(tags); k++) {
-        const char *t = json_string_value(json_array_get(tags, k));
-        printf("%s%s", k ? "," : "", t ? t : "");
-    }
-    if (json_array_size(tags) == 0)
-        fputs("-", stdout);
-    fputc('\n', stdout);
-}
-
 int cmd_ls(int argc, char **argv)
 {
     const char *url = NULL, *token = NULL, *tag = NULL, *limit_s = NULL;
@@ -101,7 +77,7 @@ int cmd_ls(int argc, char **argv)
                 puts(line);
                 free(line);
             } else {
-                print_line(img);
+                client_print_image(img);
             }
             shown++;
         }

@@ -1,6 +1,6 @@
 /* `kho upload FILE|DIR...`: parallel raw-body uploads with a progress bar, skipping files
  * uploaded before (a local SHA-256 -> id state file, checked against the server), and
- * resumable after Ctrl-C. */
+ * resumable after Ctrl-C; --album puts every uploaded or already-present image in an album. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -29,7 +29,9 @@ static const char usage[] =
     "  Directories are walked for images (jpg jpeg png webp gif tif tiff heic heif avif).\n"
     "  Files uploaded before (state in $XDG_STATE_HOME/kho/uploaded) are skipped. Ctrl-C\n"
     "  stops starting uploads and exits 130 once the running ones end; run again to resume.\n"
-    "  A file that cannot be read counts as a failed item (exit 1).\n";
+    "  A file that cannot be read counts as a failed item (exit 1).\n"
+    "  --album A (an album id or title; a new title makes a new album) gets every image\n"
+    "  uploaded or already there, also after Ctrl-C.\n";
 
 static const char *const image_types[][2] = {
     {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"}, {"png", "image/png"},   {"webp", "image/webp"},
@@ -59,6 +61,9 @@ struct run {
     struct seen seen;
     FILE *state;
     char scope[1200]; /* "USER_ID@URL": state lines of other accounts or servers are ignored */
+    char album[24];   /* --album's id, "" without one */
+    char **album_ids; /* the images it gets: those finished, uploaded or already there */
+    size_t nalbum;
     bool tty;
     uint64_t start_ns, drawn_ns;
     pthread_mutex_t lock;
@@ -273,6 +278,11 @@ static void finish(struct worker *w, const struct item *it, const char *what, co
         run->uploaded++;
     else
         run->skipped++;
+    if (id && run->album[0]) {
+        if (run->nalbum % 1024 == 0) /* run->n bounds it: UPLOAD_FILES_MAX */
+            run->album_ids = xrealloc(run->album_ids, (run->nalbum + 1024) * sizeof(char *));
+        run->album_ids[run->nalbum++] = xstrdup(id);
+    }
     if (id && sha && !seen_get(&run->seen, sha)) {
         seen_put(&run->seen, sha, id);
         /* one line per write and a flush each time: a crash keeps everything finished so far */
@@ -434,6 +444,26 @@ static bool make_query(struct run *run, const char *title, const char *tags, con
     return true;
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts ids[0..n) and moves repeats (files with the same bytes) past the returned count. */
+static size_t unique(char **ids, size_t n)
+{
+    size_t kept = 0;
+    qsort(ids, n, sizeof(*ids), by_string);
+    for (size_t i = 0; i < n; i++) {
+        if (kept && !strcmp(ids[kept - 1], ids[i]))
+            continue;
+        char *t = ids[kept];
+        ids[kept++] = ids[i];
+        ids[i] = t;
+    }
+    return kept;
+}
+
 /* Asks the server who the token belongs to: the state file is kept per account and server,
  * and a bad token or a dead server is reported once instead of once per file. */
 static int whoami(struct run *run)
@@ -501,8 +531,8 @@ int cmd_upload(int argc, char **argv)
     int npos, code = client_args(argc, argv, flags, ARRAY_LEN(flags), usage, &npos);
     if (code)
         return code < 0 ? CLIENT_EXIT_OK : code;
-    if (album) {
-        fprintf(stderr, "kho: albums are not supported by this server yet\n");
+    if (album && !*album) {
+        fprintf(stderr, "kho: --album needs an album id or title\n");
         return CLIENT_EXIT_USAGE;
     }
     long long jobs = 4;
@@ -536,6 +566,8 @@ int cmd_upload(int argc, char **argv)
         code = walk(&run, argv[i], 0, true);
     if (!code)
         code = whoami(&run);
+    if (!code && album)
+        code = album_resolve(&c, album, true, run.album);
     if (!code && !state_open(&run))
         code = CLIENT_EXIT_FAILED;
     if (!code) {
@@ -549,6 +581,14 @@ int cmd_upload(int argc, char **argv)
         code = interrupted          ? CLIENT_EXIT_INTERRUPTED
                : run.failed || !ran ? CLIENT_EXIT_FAILED
                                     : CLIENT_EXIT_OK;
+        if (run.nalbum) {
+            size_t n = unique(run.album_ids, run.nalbum);
+            int added = album_add(&c, run.album, (const char *const *)run.album_ids, n);
+            if (!added)
+                fprintf(stderr, "%zu images in album %s\n", n, run.album);
+            if (added && !code)
+                code = added;
+        }
     }
     if (run.state && fclose(run.state) != 0 && !code) {
         fprintf(stderr, "kho: cannot write the upload state: %s\n", strerror(errno));
@@ -557,6 +597,9 @@ int cmd_upload(int argc, char **argv)
     for (size_t i = 0; i < run.n; i++)
         free(run.items[i].path);
     free(run.items);
+    for (size_t i = 0; i < run.nalbum; i++)
+        free(run.album_ids[i]);
+    free(run.album_ids);
     free(run.seen.sha);
     free(run.seen.id);
     pthread_mutex_destroy(&run.lock);

@@ -76,6 +76,12 @@ static const struct opt opts[] = {
     {"watermark-opacity", N(OPT_DOUBLE, watermark_opacity), "0.5", "watermark opacity, 0 to 1"},
     {"watermark-scale", N(OPT_DOUBLE, watermark_scale), "0.25",
      "watermark width as a share of the variant's width"},
+    {"quota-bytes", N(OPT_SIZE, quota_bytes), "10G",
+     "storage each user's originals may take; 0 means unlimited"},
+    {"quota-images", N(OPT_INT, quota_images), "100000",
+     "images each user may keep; 0 means unlimited"},
+    {"public-url", S(public_url), "",
+     "URL clients reach kho at (http[s]://HOST[:PORT]), for share links; default from Host"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -91,6 +97,7 @@ static enum kho_err parse_int(const char *v, bool size, int64_t *out)
         case 'K': case 'k': mul = 1LL << 10; break;
         case 'M': case 'm': mul = 1LL << 20; break;
         case 'G': case 'g': mul = 1LL << 30; break;
+        case 'T': case 't': mul = 1LL << 40; break;
         default: return KHO_E_INVALID;
         }
         if (end[1] || n > INT64_MAX / mul)
@@ -102,6 +109,34 @@ static enum kho_err parse_int(const char *v, bool size, int64_t *out)
         return KHO_E_INVALID;
     *out = n;
     return KHO_OK;
+}
+
+enum kho_err config_parse_size(const char *v, int64_t *out)
+{
+    return parse_int(v, true, out);
+}
+
+void config_format_size(int64_t bytes, char *out, size_t cap)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(out, cap, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+        return;
+    }
+    uint64_t b = (uint64_t)bytes, unit = 1024;
+    size_t u = 0;
+    while (u + 1 < sizeof(units) / sizeof(units[0]) && b / unit >= 1024) {
+        unit <<= 10;
+        u++;
+    }
+    /* Truncated, not rounded: 9.96 GiB used of 10 GiB must not read as "10 GiB of 10 GiB". The
+     * remainder is below unit <= 2^60, so ten times it fits in 64 bits. */
+    uint64_t whole = b / unit, tenth = b % unit * 10 / unit;
+    if (tenth)
+        snprintf(out, cap, "%llu.%llu %s", (unsigned long long)whole, (unsigned long long)tenth,
+                 units[u]);
+    else
+        snprintf(out, cap, "%llu %s", (unsigned long long)whole, units[u]);
 }
 
 static enum kho_err set(struct kho_config *c, const struct opt *o, const char *v, FILE *err,
@@ -212,6 +247,11 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
     if (!c->blob[0] &&
         (size_t)snprintf(c->blob, sizeof(c->blob), "volume:%s/volumes", c->data) >= sizeof(c->blob))
         return KHO_E_INVALID;
+    if (c->public_url[0] && strncmp(c->public_url, "http://", 7) &&
+        strncmp(c->public_url, "https://", 8)) {
+        fprintf(err, "kho: public-url must start with http:// or https://\n");
+        return KHO_E_INVALID;
+    }
     if (c->workers < 1 || c->worker_queue < 1 || c->max_upload_bytes < 1 ||
         c->max_inflight_upload_bytes < c->max_upload_bytes || c->max_header_bytes < 1024 ||
         c->volume_max_bytes < (1 << 20) || c->volume_max_bytes > (32LL << 30) || c->threads < 0 ||
@@ -219,10 +259,12 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
         c->max_frames < 1 || c->login_fail_limit < 1 || c->login_ip_fail_limit < 1 ||
         c->login_fail_window < 1 || c->process_workers < 0 || c->process_queue < 1 ||
         c->process_timeout_ms < 1 || c->thumb_wait_ms < 0 || c->watermark_opacity > 1 ||
-        c->watermark_scale <= 0 || c->watermark_scale > 1 ||
+        c->watermark_scale <= 0 || c->watermark_scale > 1 || c->quota_images < 0 ||
         (strcmp(c->role, "all") && strcmp(c->role, "api") && strcmp(c->role, "process"))) {
-        fprintf(err, "kho: inconsistent settings (workers >= 1, threads >= 0, inflight >= upload, "
-                     "header >= 1K, 1M <= volume-max-bytes <= 32G, -1 <= shard < 8192, limits >= 1)\n");
+        fprintf(err,
+                "kho: inconsistent settings (workers >= 1, threads >= 0, inflight >= upload, "
+                "header >= 1K, 1M <= volume-max-bytes <= 32G, -1 <= shard < 8192, limits >= 1, "
+                "quotas >= 0)\n");
         return KHO_E_INVALID;
     }
     return KHO_OK;
@@ -232,7 +274,7 @@ void config_usage(FILE *out)
 {
     fprintf(out, "usage: kho server [--OPTION VALUE]...\n\n"
                  "Every option can also be set with the environment variable shown.\n"
-                 "Sizes take K, M or G suffixes.\n\n");
+                 "Sizes take K, M, G or T suffixes (powers of 1024).\n\n");
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         char env[64];
         env_name(&opts[i], env, sizeof(env));

@@ -53,6 +53,11 @@ struct kho_config {
     char watermark_position[8];
     double watermark_opacity;
     double watermark_scale;
+    /* quotas (issue #4): per user, originals only; 0 = unlimited */
+    int64_t quota_bytes;
+    int64_t quota_images;
+    /* albums and share links (issue #4) */
+    char public_url[512]; /* scheme://host[:port] clients reach kho at; "" = from Host */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or
@@ -61,5 +66,12 @@ struct kho_config {
 enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help, FILE *err);
 /* Print every setting with its flag, variable, default and help text. */
 void config_usage(FILE *out);
+
+/* Parse a size as the settings take it: bytes, or a number with a K, M, G or T suffix (powers
+ * of 1024, either case). KHO_E_INVALID for anything else, a negative number or an overflow. */
+enum kho_err config_parse_size(const char *v, int64_t *out);
+/* A size for people, truncated to one decimal in binary units: "512 bytes", "2.1 MiB",
+ * "10 GiB". Writes at most cap bytes (24 always suffice). bytes must be >= 0. */
+void config_format_size(int64_t bytes, char *out, size_t cap);
 
 #endif

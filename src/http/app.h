@@ -12,6 +12,7 @@ struct meta_store;
 struct pool;
 struct ratelimit;
 struct flights;
+struct apikey_touches;
 struct watermark;
 
 struct app {
@@ -29,6 +30,7 @@ struct app {
     uint64_t wm_hash;            /* part of variant keys: a new watermark makes new variants */
     _Atomic int64_t inflight_body_bytes; /* request body bytes reserved across the server */
     _Atomic int shutting_down;
+    struct apikey_touches *key_touches; /* whose last use to write down (issue #4) */
 };
 
 #endif

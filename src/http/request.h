@@ -54,6 +54,7 @@ struct req {
     struct meta_user user;
     char session_hash[65];
     char csrf_hash[65];
+    bool by_key; /* an API key, not a login session (session_hash is then unset) */
 
     /* the response */
     int status;

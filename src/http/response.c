@@ -39,6 +39,8 @@ static const struct {
     {"headers_too_large", 431},   {"version_not_supported", 505}, {"not_implemented", 501},
     {"request_timeout", 408},     {"method_not_allowed", 405},    {"range_not_satisfiable", 416},
     {"invalid_credentials", 401}, {"csrf_failed", 403},           {"username_taken", 409},
+    {"too_many_albums", 409},     {"album_full", 409},            {"too_many_links", 409},
+    {"link_expired", 410},
 };
 
 void resp_error(struct req *r, enum kho_err e)

@@ -4,9 +4,9 @@
 #include "http/router.h"
 #include "core/kho.h"
 
-static const struct route *const tables[] = {users_routes, sessions_routes, images_routes,
-                                             media_routes, health_routes, internal_routes,
-                                             web_routes};
+static const struct route *const tables[] = {
+    users_routes,    sessions_routes, images_routes, media_routes, health_routes,
+    internal_routes, keys_routes,     albums_routes, links_routes, web_routes};
 
 /* Does a node of this role (--role all|api|process) serve rt? */
 static bool served(const struct route *rt, const char *role)
@@ -56,7 +56,8 @@ enum kho_err router_match(struct req *r, const struct route **out, const char **
             const char *caps[REQ_MAX_PARAMS];
             size_t caplen[REQ_MAX_PARAMS];
             int ncaps;
-            if (!served(rt, r->app->cfg->role) || !match(rt->pattern, r->path, caps, caplen, &ncaps))
+            if (!served(rt, r->app->cfg->role) ||
+                !match(rt->pattern, r->path, caps, caplen, &ncaps))
                 continue;
             if (method_is(rt, r->method, r->method_name)) {
                 for (int i = 0; i < ncaps; i++) {
@@ -69,8 +70,8 @@ enum kho_err router_match(struct req *r, const struct route **out, const char **
             }
             path_matched = true;
             size_t used = strlen(methods);
-            snprintf(methods + used, sizeof(methods) - used, "%s%s%s", used ? ", " : "",
-                     rt->method, strcmp(rt->method, "GET") ? "" : ", HEAD");
+            snprintf(methods + used, sizeof(methods) - used, "%s%s%s", used ? ", " : "", rt->method,
+                     strcmp(rt->method, "GET") ? "" : ", HEAD");
         }
     if (!path_matched)
         return KHO_E_NOTFOUND;

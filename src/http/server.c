@@ -18,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <curl/curl.h>
+#include "auth/apikey.h"
 #include "auth/password.h"
 #include "auth/ratelimit.h"
 #include "blob/blob.h"
@@ -111,14 +112,18 @@ static enum kho_err resolve(const char *listen, struct sockaddr_storage *ss, soc
     return KHO_OK;
 }
 
-static int listen_socket(const struct sockaddr_storage *ss, socklen_t len)
+/* A listening socket on ss. shared: with SO_REUSEPORT, so every loop gets its own; without, the
+ * bind fails while any other socket listens there, which is how a second server is refused
+ * instead of silently sharing the port with the first. */
+static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, bool shared)
 {
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
         int e = errno;
@@ -137,6 +142,12 @@ static enum kho_err start_loops(struct app *app, struct loop *loops, int n)
         log_error("cannot parse listen address '%s'", app->cfg->listen);
         return KHO_E_INVALID;
     }
+    int probe = listen_socket(&ss, sslen, false);
+    if (probe < 0) {
+        log_error("cannot listen on '%s': %s", app->cfg->listen, strerror(errno));
+        return KHO_E_IO;
+    }
+    close(probe);
     for (int i = 0; i < n; i++) {
         struct loop *l = &loops[i];
         l->index = i;
@@ -145,7 +156,7 @@ static enum kho_err start_loops(struct app *app, struct loop *loops, int n)
         l->base = event_base_new();
         if (!l->base)
             return KHO_E_NOMEM;
-        int fd = listen_socket(&ss, sslen);
+        int fd = listen_socket(&ss, sslen, true);
         if (fd < 0) {
             log_error("cannot listen on '%s': %s", app->cfg->listen, strerror(errno));
             return KHO_E_IO;
@@ -271,6 +282,7 @@ int server_run(const struct kho_config *cfg)
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);
     app.login_ip_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_ip_fail_limit, cfg->login_fail_window * 1000);
+    app.key_touches = apikey_touches_new();
     if (variants_init(&app, nloops))
         goto out;
     app.pool = pool_new((int)cfg->workers, (size_t)cfg->worker_queue, 0);
@@ -290,6 +302,7 @@ out:
         free_loops(loops, nloops);
     ratelimit_free(app.login_user_limit);
     ratelimit_free(app.login_ip_limit);
+    apikey_touches_free(app.key_touches);
     if (app.meta)
         app.meta->ops->close(app.meta);
     blob_close(app.blob); /* flushes and syncs the store */

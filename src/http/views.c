@@ -1,4 +1,4 @@
-/* JSON views of users and images; see views.h. */
+/* JSON views of users, images, albums, share links and API keys; see views.h. */
 #include <string.h>
 #include <time.h>
 #include "http/views.h"
@@ -83,4 +83,66 @@ json_t *view_image(const struct meta_image *img, bool owner)
                                                      img->gps_lon)
                                          : json_null());
     return j;
+}
+
+const char *view_scope(enum meta_scope s)
+{
+    return s == META_SCOPE_READ ? "read" : "read-write";
+}
+
+json_t *view_key(const struct meta_key *k)
+{
+    char at[32], used[32];
+    view_time(k->created_at, at);
+    if (k->last_used_at)
+        view_time(k->last_used_at, used);
+    return json_pack("{s:o,s:s,s:s,s:s,s:s,s:o}", "id", id_string(k->id), "name", k->name, "scope",
+                     view_scope(k->scope), "prefix", k->prefix, "created_at", at, "last_used_at",
+                     k->last_used_at ? json_string(used) : json_null());
+json_t *view_image_shared(const struct meta_image *img, const char *token)
+{
+    char id[21];
+    ids_format(img->id, id);
+    json_t *j = view_image(img, false);
+    if (j)
+        json_object_set_new(j, "url", json_pack("s+++", "/i/", id, "?share=", token));
+    return j;
+}
+
+json_t *view_time_json(int64_t unix_ms)
+{
+    char at[32];
+    if (!unix_ms)
+        return json_null();
+    view_time(unix_ms, at);
+    return json_string(at);
+}
+
+json_t *view_album(const struct meta_album *a, const char *token)
+{
+    char created[32], updated[32];
+    view_time(a->created_at, created);
+    view_time(a->updated_at, updated);
+    json_t *cover = !a->has_cover ? json_null()
+                    : token       ? view_image_shared(&a->cover, token)
+                                  : view_image(&a->cover, true);
+    return json_pack("{s:o,s:s,s:s,s:I,s:o,s:o,s:s,s:s}", "id", id_string(a->id), "title", a->title,
+                     "description", a->description, "image_count", (json_int_t)a->image_count,
+                     "cover", cover, "cover_id", a->cover_id ? id_string(a->cover_id) : json_null(),
+                     "created_at", created, "updated_at", updated);
+}
+
+const char *view_link_kind(enum meta_link_kind kind)
+{
+    return kind == META_LINK_IMAGE ? "image" : "album";
+}
+
+json_t *view_link(const struct meta_link *l, const char *token, const char *base)
+{
+    char created[32];
+    view_time(l->created_at, created);
+    return json_pack("{s:o,s:s,s:o,s:s,s:s+,s:s++,s:o,s:s}", "id", id_string(l->id), "kind",
+                     view_link_kind(l->kind), "target_id", id_string(l->target_id), "token", token,
+                     "path", "/s/", token, "url", base, "/s/", token, "expires_at",
+                     view_time_json(l->expires_at), "created_at", created);
 }

@@ -26,6 +26,19 @@ _Static_assert(META_PUBLIC == 2, "images_public index and queries assume META_PU
     "i.camera_model, i.has_gps, i.gps_lat, i.gps_lon, i.placeholder, u.watermark "
 #define IMAGE_FROM "FROM images i JOIN users u ON u.id = i.owner_id "
 #define USER_COLS "u.id, u.username, u.pwhash, u.created_at, u.watermark "
+#define USER_NCOLS 5
+#define KEY_COLS "k.id, k.user_id, k.name, k.scope, k.prefix, k.created_at, k.last_used_at "
+
+_Static_assert(META_QUOTA_DEFAULT == -1, "ST_USER_USAGE reads NULL overrides as -1");
+/* After IMAGE_COLS, which hold the album's cover (all NULL when it has none). */
+#define ALBUM_COLS                                                                                 \
+    "a.id, a.owner_id, a.title, a.description, a.cover_id, a.image_count, a.created_at, "          \
+    "a.updated_at "
+#define ALBUM_FROM                                                                                 \
+    "FROM albums a LEFT JOIN images i ON i.id = coalesce(a.cover_id, "                             \
+    "(SELECT image_id FROM album_images WHERE album_id = a.id ORDER BY image_id DESC LIMIT 1)) "   \
+    "LEFT JOIN users u ON u.id = i.owner_id "
+#define LINK_COLS "id, owner_id, image_id, album_id, expires_at, created_at "
 
 enum stmt {
     ST_BEGIN,
@@ -58,6 +71,35 @@ enum stmt {
     ST_VARIANT_INSERT,
     ST_VARIANT_COUNT,
     ST_VARIANT_KEYS,
+    ST_USER_COUNT,
+    ST_USER_QUOTA_IMAGES,
+    ST_USER_QUOTA_BYTES,
+    ST_KEY_INSERT,
+    ST_KEY_COUNT,
+    ST_KEY_LIST,
+    ST_KEY_DELETE,
+    ST_KEY_LOOKUP,
+    ST_KEY_TOUCH,
+    ST_IMAGE_OWNED,
+    ST_ALBUM_INSERT,
+    ST_ALBUM_COUNT,
+    ST_ALBUM_GET,
+    ST_ALBUM_LIST,
+    ST_ALBUM_UPDATE,
+    ST_ALBUM_TOUCH,
+    ST_ALBUM_DELETE,
+    ST_ALBUM_ADD,
+    ST_ALBUM_REMOVE,
+    ST_ALBUM_UNCOVER,
+    ST_ALBUM_HAS_IMAGE,
+    ST_ALBUM_IMAGES,
+    ST_LINK_PURGE,
+    ST_LINK_INSERT_IMAGE,
+    ST_LINK_INSERT_ALBUM,
+    ST_LINK_COUNT,
+    ST_LINK_GET,
+    ST_LINK_LIST,
+    ST_LINK_DELETE,
     ST__COUNT
 };
 
@@ -76,8 +118,8 @@ static const struct {
                         "INSERT INTO users (id, username, pwhash, created_at) VALUES (?, ?, ?, ?)"},
     [ST_USER_BY_NAME] = {"user_by_name", "SELECT " USER_COLS "FROM users u WHERE u.username = ?"},
     [ST_USER_BY_ID] = {"user_by_id", "SELECT " USER_COLS "FROM users u WHERE u.id = ?"},
-    [ST_USER_USAGE] = {"user_usage",
-                       "SELECT count(*), coalesce(sum(bytes), 0) FROM images WHERE owner_id = ?"},
+    [ST_USER_USAGE] = {"user_usage", "SELECT image_count, bytes_used, coalesce(quota_images, -1), "
+                                     "coalesce(quota_bytes, -1) FROM users WHERE id = ?"},
     [ST_SESSION_PURGE] = {"session_purge",
                           "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
                           "WHERE expires_at <= ? LIMIT " SESSION_PURGE_BATCH ")"},
@@ -123,6 +165,66 @@ static const struct {
     [ST_VARIANT_COUNT] = {"variant_count", "SELECT count(*) FROM variants WHERE image_id = ?"},
     [ST_VARIANT_KEYS] = {"variant_keys",
                          "SELECT key FROM variants WHERE image_id = ? ORDER BY key LIMIT ?"},
+    [ST_USER_COUNT] = {"user_count", "UPDATE users SET image_count = image_count + ?, "
+                                     "bytes_used = bytes_used + ? WHERE id = ?"},
+    [ST_USER_QUOTA_IMAGES] = {"user_quota_images",
+                              "UPDATE users SET quota_images = ? WHERE id = ?"},
+    [ST_USER_QUOTA_BYTES] = {"user_quota_bytes", "UPDATE users SET quota_bytes = ? WHERE id = ?"},
+    [ST_KEY_INSERT] = {"key_insert", "INSERT INTO api_keys (id, user_id, key_hash, name, scope, "
+                                     "prefix, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+    [ST_KEY_COUNT] = {"key_count", "SELECT count(*) FROM api_keys WHERE user_id = ?"},
+    [ST_KEY_LIST] = {"key_list", "SELECT " KEY_COLS "FROM api_keys k WHERE k.user_id = ? "
+                                 "ORDER BY k.id DESC LIMIT ?"},
+    [ST_KEY_DELETE] = {"key_delete", "DELETE FROM api_keys WHERE id = ? AND user_id = ?"},
+    [ST_KEY_LOOKUP] = {"key_lookup", "SELECT " USER_COLS ", " KEY_COLS "FROM api_keys k "
+                                     "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"},
+    [ST_KEY_TOUCH] = {"key_touch", "UPDATE api_keys SET last_used_at = ? WHERE id = ?"},
+    [ST_IMAGE_OWNED] = {"image_owned", "SELECT 1 FROM images WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_INSERT] = {"album_insert",
+                         "INSERT INTO albums (id, owner_id, title, description, created_at, "
+                         "updated_at) VALUES (?, ?, ?, ?, ?, ?)"},
+    [ST_ALBUM_COUNT] = {"album_count", "SELECT count(*) FROM albums WHERE owner_id = ?"},
+    [ST_ALBUM_GET] = {"album_get", "SELECT " IMAGE_COLS ", " ALBUM_COLS ALBUM_FROM
+                                   "WHERE a.id = ? AND a.owner_id = ?"},
+    [ST_ALBUM_LIST] = {"album_list",
+                       "SELECT " IMAGE_COLS ", " ALBUM_COLS ALBUM_FROM
+                       "WHERE a.owner_id = ? AND a.id < ? ORDER BY a.id DESC LIMIT ?"},
+    [ST_ALBUM_UPDATE] = {"album_update",
+                         "UPDATE albums SET title = ?, description = ?, cover_id = ?, "
+                         "updated_at = ? WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_TOUCH] = {"album_touch",
+                        "UPDATE albums SET updated_at = ? WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_DELETE] = {"album_delete", "DELETE FROM albums WHERE id = ? AND owner_id = ?"},
+    [ST_ALBUM_ADD] = {"album_add",
+                      "INSERT OR IGNORE INTO album_images (album_id, image_id) VALUES (?, ?)"},
+    [ST_ALBUM_REMOVE] = {"album_remove",
+                         "DELETE FROM album_images WHERE album_id = ? AND image_id = ?"},
+    [ST_ALBUM_UNCOVER] = {"album_uncover",
+                          "UPDATE albums SET cover_id = NULL WHERE id = ? AND NOT EXISTS "
+                          "(SELECT 1 FROM album_images WHERE album_id = albums.id "
+                          "AND image_id = albums.cover_id)"},
+    [ST_ALBUM_HAS_IMAGE] = {"album_has_image",
+                            "SELECT 1 FROM album_images WHERE album_id = ? AND image_id = ?"},
+    [ST_ALBUM_IMAGES] = {"album_images",
+                         "SELECT " IMAGE_COLS "FROM album_images ai "
+                         "JOIN images i ON i.id = ai.image_id JOIN users u ON u.id = i.owner_id "
+                         "WHERE ai.album_id = ? AND ai.image_id < ? "
+                         "ORDER BY ai.image_id DESC LIMIT ?"},
+    [ST_LINK_PURGE] = {"link_purge", "DELETE FROM links WHERE owner_id = ? AND expires_at != 0 "
+                                     "AND expires_at <= ?"},
+    [ST_LINK_INSERT_IMAGE] = {"link_insert_image",
+                              "INSERT INTO links (id, owner_id, image_id, expires_at, created_at) "
+                              "SELECT ?, owner_id, id, ?, ? FROM images "
+                              "WHERE id = ? AND owner_id = ?"},
+    [ST_LINK_INSERT_ALBUM] = {"link_insert_album",
+                              "INSERT INTO links (id, owner_id, album_id, expires_at, created_at) "
+                              "SELECT ?, owner_id, id, ?, ? FROM albums "
+                              "WHERE id = ? AND owner_id = ?"},
+    [ST_LINK_COUNT] = {"link_count", "SELECT count(*) FROM links WHERE owner_id = ?"},
+    [ST_LINK_GET] = {"link_get", "SELECT " LINK_COLS "FROM links WHERE id = ?"},
+    [ST_LINK_LIST] = {"link_list", "SELECT " LINK_COLS "FROM links WHERE owner_id = ? AND "
+                                   "(expires_at = 0 OR expires_at > ?) ORDER BY id DESC LIMIT ?"},
+    [ST_LINK_DELETE] = {"link_delete", "DELETE FROM links WHERE id = ? AND owner_id = ?"},
 };
 
 struct conn {
@@ -404,6 +506,32 @@ static enum kho_err image_by_sha(struct conn *c, uint64_t owner_id, const char *
     return q_image(&q, out);
 }
 
+/* A user's counters and overrides, on any connection; KHO_E_NOTFOUND for no such user. */
+static enum kho_err usage_read(struct conn *c, uint64_t user_id, struct meta_usage *out)
+{
+    struct q q = q_begin(c, ST_USER_USAGE);
+    q_i64(&q, (int64_t)user_id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK) {
+        out->images = sqlite3_column_int64(q_st(&q), 0);
+        out->bytes = sqlite3_column_int64(q_st(&q), 1);
+        out->quota_images = sqlite3_column_int64(q_st(&q), 2);
+        out->quota_bytes = sqlite3_column_int64(q_st(&q), 3);
+    }
+    q_end(&q);
+    return rc;
+}
+
+/* Move a user's usage counters by one image of bytes, up (sign 1) or down (sign -1). */
+static enum kho_err usage_add(struct conn *c, uint64_t user_id, int sign, int64_t bytes)
+{
+    struct q q = q_begin(c, ST_USER_COUNT);
+    q_i64(&q, sign);
+    q_i64(&q, sign * bytes);
+    q_i64(&q, (int64_t)user_id);
+    return q_exec(&q);
+}
+
 /* ---- connections ---- */
 
 /* The pragma's single result reads as want. */
@@ -651,6 +779,12 @@ static bool visibility_ok(enum meta_visibility v)
     return v == META_PRIVATE || v == META_UNLISTED || v == META_PUBLIC;
 }
 
+/* A quota override: META_QUOTA_DEFAULT, 0 (unlimited) or a limit. */
+static bool quota_ok(int64_t v)
+{
+    return v >= 0 || v == META_QUOTA_DEFAULT;
+}
+
 static enum kho_err limit_check(int limit)
 {
     if (limit < 1)
@@ -745,20 +879,62 @@ static enum kho_err sq_user_by_id(struct meta_store *m, uint64_t id, struct meta
     return rc;
 }
 
-static enum kho_err sq_user_usage(struct meta_store *m, uint64_t user_id, int64_t *images,
-                                  int64_t *bytes)
+static enum kho_err sq_user_usage(struct meta_store *m, uint64_t user_id, struct meta_usage *out)
 {
     struct conn *c = reader_take(store_of(m));
-    struct q q = q_begin(c, ST_USER_USAGE);
-    q_i64(&q, (int64_t)user_id);
-    enum kho_err rc = q_row(&q); /* an aggregate always yields a row */
-    if (rc == KHO_OK) {
-        *images = sqlite3_column_int64(q_st(&q), 0);
-        *bytes = sqlite3_column_int64(q_st(&q), 1);
-    }
-    q_end(&q);
+    enum kho_err rc = usage_read(c, user_id, out);
     reader_give(c);
     return rc;
+}
+
+struct quota_args {
+    uint64_t user_id;
+    unsigned mask;
+    int64_t images, bytes;
+};
+
+/* An override as stored: NULL defers to the server. */
+static void q_quota(struct q *q, int64_t v)
+{
+    if (v == META_QUOTA_DEFAULT)
+        q_null(q);
+    else
+        q_i64(q, v);
+}
+
+static enum kho_err user_quota_w(struct conn *c, void *arg)
+{
+    const struct quota_args *a = arg;
+    struct meta_usage u;
+    enum kho_err rc = usage_read(c, a->user_id, &u); /* NOTFOUND for no such user */
+    if (rc)
+        return rc;
+    if (a->mask & META_SET_QUOTA_IMAGES) {
+        struct q q = q_begin(c, ST_USER_QUOTA_IMAGES);
+        q_quota(&q, a->images);
+        q_i64(&q, (int64_t)a->user_id);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    if (a->mask & META_SET_QUOTA_BYTES) {
+        struct q q = q_begin(c, ST_USER_QUOTA_BYTES);
+        q_quota(&q, a->bytes);
+        q_i64(&q, (int64_t)a->user_id);
+        rc = q_exec(&q);
+    }
+    return rc;
+}
+
+static enum kho_err sq_user_set_quota(struct meta_store *m, uint64_t user_id, unsigned mask,
+                                      int64_t images, int64_t bytes)
+{
+    if (mask & ~(unsigned)(META_SET_QUOTA_IMAGES | META_SET_QUOTA_BYTES) ||
+        ((mask & META_SET_QUOTA_IMAGES) && !quota_ok(images)) ||
+        ((mask & META_SET_QUOTA_BYTES) && !quota_ok(bytes)))
+        return KHO_E_INVALID;
+    struct quota_args a = {user_id, mask, images, bytes};
+    return write_run(store_of(m), user_quota_w, &a);
 }
 
 /* ---- sessions ---- */
@@ -862,9 +1038,15 @@ static enum kho_err tags_write(struct conn *c, uint64_t owner_id, uint64_t image
     return KHO_OK;
 }
 
+struct insert_args {
+    struct meta_image *img;
+    struct meta_quota *quota;
+};
+
 static enum kho_err image_insert_w(struct conn *c, void *arg)
 {
-    struct meta_image *img = arg;
+    const struct insert_args *a = arg;
+    struct meta_image *img = a->img;
     struct q q = q_begin(c, ST_IMAGE_INSERT);
     q_i64(&q, (int64_t)img->id);
     q_i64(&q, (int64_t)img->owner_id);
@@ -899,14 +1081,29 @@ static enum kho_err image_insert_w(struct conn *c, void *arg)
     }
     if (rc)
         return rc;
+    /* Checked after the insert, so a duplicate (above) never meets the quota; a refusal here
+     * returns an error and the job's savepoint undoes the insert. The writer runs one job at a
+     * time, so concurrent uploads cannot both take the last place. */
+    struct meta_usage u;
+    rc = usage_read(c, img->owner_id, &u);
+    if (rc)
+        return rc;
+    rc = meta_quota_check(&u, img->bytes, a->quota);
+    if (rc)
+        return rc;
+    rc = usage_add(c, img->owner_id, 1, img->bytes);
+    if (rc)
+        return rc;
     rc = tags_write(c, img->owner_id, img->id, img->tags, false);
     if (rc)
         return rc;
     return image_by_id(c, img->id, img); /* fills owner_name */
 }
 
-static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img)
+static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img,
+                                    struct meta_quota *quota)
 {
+    quota->over = META_QUOTA_NONE;
     if (img->id == 0 || (int64_t)img->id < 0 || img->owner_id == 0 || !hex64(img->sha256) ||
         !str_fits(img->format, 1, sizeof(img->format)) || !visibility_ok(img->visibility) ||
         img->width < 0 || img->height < 0 || img->bytes < 0)
@@ -922,7 +1119,8 @@ static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img
         return rc;
     if (img->created_at == 0)
         img->created_at = now_ms();
-    return write_run(store_of(m), image_insert_w, img);
+    struct insert_args a = {img, quota};
+    return write_run(store_of(m), image_insert_w, &a);
 }
 
 static enum kho_err sq_image_get(struct meta_store *m, uint64_t id, struct meta_image *out)
@@ -1061,7 +1259,10 @@ static enum kho_err image_delete_w(struct conn *c, void *arg)
     struct q q = q_begin(c, ST_IMAGE_DELETE);
     q_i64(&q, (int64_t)a->id);
     q_i64(&q, (int64_t)a->owner_id);
-    return q_exec(&q);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return usage_add(c, a->owner_id, -1, a->img->bytes);
 }
 
 static enum kho_err sq_image_delete(struct meta_store *m, uint64_t id, uint64_t owner_id,
@@ -1176,7 +1377,589 @@ static enum kho_err sq_variant_keys(struct meta_store *m, uint64_t image_id, uin
     return rc;
 }
 
+/* ---- API keys ---- */
+
+/* Columns KEY_COLS starting at col. */
+static void row_key(sqlite3_stmt *st, int col, struct meta_key *k)
+{
+    k->id = (uint64_t)sqlite3_column_int64(st, col);
+    k->user_id = (uint64_t)sqlite3_column_int64(st, col + 1);
+    COL_TEXT(st, col + 2, k->name);
+    k->scope = (enum meta_scope)sqlite3_column_int(st, col + 3);
+    COL_TEXT(st, col + 4, k->prefix);
+    k->created_at = sqlite3_column_int64(st, col + 5);
+    k->last_used_at = sqlite3_column_int64(st, col + 6); /* NULL (never) reads as 0 */
+}
+
+static void put_key_row(sqlite3_stmt *st, void *out, int i)
+{
+    row_key(st, 0, (struct meta_key *)out + i);
+}
+
+struct key_args {
+    struct meta_key *k;
+    const char *hash;
+};
+
+static enum kho_err key_insert_w(struct conn *c, void *arg)
+{
+    const struct key_args *a = arg;
+    struct q q = q_begin(c, ST_KEY_INSERT);
+    q_i64(&q, (int64_t)a->k->id);
+    q_i64(&q, (int64_t)a->k->user_id);
+    q_text(&q, a->hash);
+    q_text(&q, a->k->name);
+    q_i64(&q, a->k->scope);
+    q_text(&q, a->k->prefix);
+    q_i64(&q, a->k->created_at);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    /* Counted after the insert, like variants: past the ceiling the savepoint undoes it. */
+    q = q_begin(c, ST_KEY_COUNT);
+    q_i64(&q, (int64_t)a->k->user_id);
+    rc = q_row(&q);
+    int64_t count = rc == KHO_OK ? sqlite3_column_int64(q_st(&q), 0) : 0;
+    q_end(&q);
+    if (rc)
+        return rc;
+    return count > META_KEYS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_key_create(struct meta_store *m, struct meta_key *k, const char *key_hash)
+{
+    if (k->id == 0 || (int64_t)k->id < 0 || k->user_id == 0 || !hex64(key_hash) ||
+        !str_fits(k->name, 1, sizeof(k->name)) || !str_fits(k->prefix, 1, sizeof(k->prefix)) ||
+        (k->scope != META_SCOPE_READ && k->scope != META_SCOPE_READ_WRITE))
+        return KHO_E_INVALID;
+    enum kho_err rc = text_check(k->name, META_KEY_NAME_MAX);
+    if (rc)
+        return rc;
+    k->created_at = now_ms();
+    k->last_used_at = 0;
+    struct key_args a = {k, key_hash};
+    return write_run(store_of(m), key_insert_w, &a);
+}
+
+static enum kho_err sq_key_list(struct meta_store *m, uint64_t user_id, struct meta_key *out,
+                                int max, int *n)
+{
+    *n = 0;
+    if (max < 1)
+        return KHO_E_INVALID;
+    if (max > META_KEYS_MAX)
+        return KHO_E_TOO_LARGE;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_KEY_LIST);
+    q_i64(&q, (int64_t)user_id);
+    q_i64(&q, max);
+    enum kho_err rc = q_rows(&q, put_key_row, out, n);
+    reader_give(c);
+    return rc;
+}
+
+struct key_ref {
+    uint64_t id, user_id;
+    int64_t at;
+};
+
+static enum kho_err key_delete_w(struct conn *c, void *arg)
+{
+    const struct key_ref *a = arg;
+    struct q q = q_begin(c, ST_KEY_DELETE);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->user_id);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+static enum kho_err sq_key_delete(struct meta_store *m, uint64_t id, uint64_t user_id)
+{
+    struct key_ref a = {id, user_id, 0};
+    return write_run(store_of(m), key_delete_w, &a);
+}
+
+static enum kho_err sq_key_lookup(struct meta_store *m, const char *key_hash,
+                                  struct meta_user *user, struct meta_key *key)
+{
+    if (!hex64(key_hash))
+        return KHO_E_NOTFOUND;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_KEY_LOOKUP);
+    q_text(&q, key_hash);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK) {
+        row_user(q_st(&q), user);
+        row_key(q_st(&q), USER_NCOLS, key);
+    }
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err key_touch_w(struct conn *c, void *arg)
+{
+    const struct key_ref *a = arg;
+    struct q q = q_begin(c, ST_KEY_TOUCH);
+    q_i64(&q, a->at);
+    q_i64(&q, (int64_t)a->id);
+    return q_exec(&q);
+}
+
+static enum kho_err sq_key_touch(struct meta_store *m, uint64_t id, int64_t at)
+{
+    struct key_ref a = {id, 0, at};
+    return write_run(store_of(m), key_touch_w, &a);
+}
+
 /* ---- store ---- */
+
+/* ---- albums ---- */
+
+#define ALBUM_NCOLS 8 /* the columns of ALBUM_COLS, last in their queries */
+
+/* Run a bound statement that changes rows, then end it: KHO_E_NOTFOUND when none changed (its
+ * WHERE names the owner, so someone else's row reads as no row). */
+static enum kho_err q_change(struct q *q)
+{
+    enum kho_err rc = q_exec(q);
+    if (rc)
+        return rc;
+    return sqlite3_changes(q->c->db) ? KHO_OK : KHO_E_NOTFOUND;
+}
+
+/* The first column of a bound one-row query (an aggregate), then end it. */
+static enum kho_err q_count(struct q *q, int64_t *out)
+{
+    enum kho_err rc = q_row(q);
+    if (rc == KHO_OK)
+        *out = sqlite3_column_int64(q_st(q), 0);
+    q_end(q);
+    return rc;
+}
+
+/* Columns IMAGE_COLS (the cover, NULL without one) then ALBUM_COLS. */
+static void row_album(sqlite3_stmt *st, struct meta_album *a)
+{
+    int col = sqlite3_column_count(st) - ALBUM_NCOLS;
+    a->has_cover = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (a->has_cover)
+        row_image(st, &a->cover);
+    else
+        memset(&a->cover, 0, sizeof(a->cover));
+    a->id = (uint64_t)sqlite3_column_int64(st, col);
+    a->owner_id = (uint64_t)sqlite3_column_int64(st, col + 1);
+    COL_TEXT(st, col + 2, a->title);
+    COL_TEXT(st, col + 3, a->description);
+    a->cover_id = (uint64_t)sqlite3_column_int64(st, col + 4); /* NULL reads as 0 */
+    a->image_count = sqlite3_column_int64(st, col + 5);
+    a->created_at = sqlite3_column_int64(st, col + 6);
+    a->updated_at = sqlite3_column_int64(st, col + 7);
+}
+
+static void put_album(sqlite3_stmt *st, void *out, int i)
+{
+    row_album(st, (struct meta_album *)out + i);
+}
+
+static enum kho_err album_by_id(struct conn *c, uint64_t id, uint64_t owner_id,
+                                struct meta_album *out)
+{
+    struct q q = q_begin(c, ST_ALBUM_GET);
+    q_i64(&q, (int64_t)id);
+    q_i64(&q, (int64_t)owner_id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK)
+        row_album(q_st(&q), out);
+    q_end(&q);
+    return rc;
+}
+
+/* Title and description within bounds; their text is the caller's to check. */
+static enum kho_err album_text_check(const struct meta_album *a, unsigned mask)
+{
+    if ((mask & META_SET_ALBUM_TITLE) && !str_fits(a->title, 1, sizeof(a->title)))
+        return *a->title ? KHO_E_TOO_LARGE : KHO_E_INVALID;
+    if ((mask & META_SET_ALBUM_DESCRIPTION) && !str_fits(a->description, 0, sizeof(a->description)))
+        return KHO_E_TOO_LARGE;
+    return KHO_OK;
+}
+
+static enum kho_err album_create_w(struct conn *c, void *arg)
+{
+    const struct meta_album *a = arg;
+    struct q q = q_begin(c, ST_ALBUM_INSERT);
+    q_i64(&q, (int64_t)a->id);
+    q_i64(&q, (int64_t)a->owner_id);
+    q_text(&q, a->title);
+    q_text(&q, a->description);
+    q_i64(&q, a->created_at);
+    q_i64(&q, a->updated_at);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    /* Counted after the insert, as for variants: past the ceiling the savepoint undoes it. */
+    int64_t count = 0;
+    q = q_begin(c, ST_ALBUM_COUNT);
+    q_i64(&q, (int64_t)a->owner_id);
+    rc = q_count(&q, &count);
+    if (rc)
+        return rc;
+    return count > META_ALBUMS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_album_create(struct meta_store *m, struct meta_album *a)
+{
+    if (a->id == 0 || (int64_t)a->id < 0 || a->owner_id == 0)
+        return KHO_E_INVALID;
+    enum kho_err rc = album_text_check(a, META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION);
+    if (rc)
+        return rc;
+    a->created_at = a->updated_at = now_ms();
+    a->cover_id = 0;
+    a->image_count = 0;
+    a->has_cover = false;
+    memset(&a->cover, 0, sizeof(a->cover));
+    return write_run(store_of(m), album_create_w, a);
+}
+
+static enum kho_err sq_album_get(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                 struct meta_album *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = album_by_id(c, id, owner_id, out);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_album_list(struct meta_store *m, uint64_t owner_id, uint64_t before,
+                                  int limit, struct meta_album *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_ALBUM_LIST);
+    q_i64(&q, (int64_t)owner_id);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_rows(&q, put_album, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err album_has(struct conn *c, uint64_t album_id, uint64_t image_id)
+{
+    struct q q = q_begin(c, ST_ALBUM_HAS_IMAGE);
+    q_i64(&q, (int64_t)album_id);
+    q_i64(&q, (int64_t)image_id);
+    enum kho_err rc = q_row(&q);
+    q_end(&q);
+    return rc;
+}
+
+struct album_args {
+    uint64_t id, owner_id;
+    unsigned mask;
+    const uint64_t *ids;
+    int n;
+    uint64_t *missing;
+    struct meta_album *a;
+    int64_t now;
+};
+
+static enum kho_err album_update_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    struct meta_album cur;
+    enum kho_err rc = album_by_id(c, x->id, x->owner_id, &cur);
+    if (rc)
+        return rc;
+    if (x->mask & META_SET_ALBUM_TITLE)
+        memcpy(cur.title, x->a->title, sizeof(cur.title));
+    if (x->mask & META_SET_ALBUM_DESCRIPTION)
+        memcpy(cur.description, x->a->description, sizeof(cur.description));
+    if (x->mask & META_SET_ALBUM_COVER) {
+        cur.cover_id = x->a->cover_id;
+        if (cur.cover_id) {
+            rc = album_has(c, x->id, cur.cover_id);
+            if (rc)
+                return rc == KHO_E_NOTFOUND ? KHO_E_INVALID : rc;
+        }
+    }
+    struct q q = q_begin(c, ST_ALBUM_UPDATE);
+    q_text(&q, cur.title);
+    q_text(&q, cur.description);
+    if (cur.cover_id)
+        q_i64(&q, (int64_t)cur.cover_id);
+    else
+        q_null(&q);
+    q_i64(&q, x->now);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return album_by_id(c, x->id, x->owner_id, x->a); /* the cover may have changed */
+}
+
+static enum kho_err sq_album_update(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                    unsigned mask, struct meta_album *a)
+{
+    if (mask &
+        ~(unsigned)(META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION | META_SET_ALBUM_COVER))
+        return KHO_E_INVALID;
+    enum kho_err rc = album_text_check(a, mask);
+    if (rc)
+        return rc;
+    struct album_args x = {.id = id, .owner_id = owner_id, .mask = mask, .a = a, .now = now_ms()};
+    return write_run(store_of(m), album_update_w, &x);
+}
+
+static enum kho_err album_delete_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    /* album_images and links rows go with it through ON DELETE CASCADE. */
+    struct q q = q_begin(c, ST_ALBUM_DELETE);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err sq_album_delete(struct meta_store *m, uint64_t id, uint64_t owner_id)
+{
+    struct album_args x = {.id = id, .owner_id = owner_id};
+    return write_run(store_of(m), album_delete_w, &x);
+}
+
+/* Owner's album: its updated_at moves to now, or KHO_E_NOTFOUND. */
+static enum kho_err album_touch(struct conn *c, const struct album_args *x)
+{
+    struct q q = q_begin(c, ST_ALBUM_TOUCH);
+    q_i64(&q, x->now);
+    q_i64(&q, (int64_t)x->id);
+    q_i64(&q, (int64_t)x->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err album_add_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    enum kho_err rc = album_touch(c, x);
+    if (rc)
+        return rc;
+    /* Any failure below returns an error, and the write's savepoint undoes every row. */
+    for (int i = 0; i < x->n; i++) {
+        struct q q = q_begin(c, ST_IMAGE_OWNED);
+        q_i64(&q, (int64_t)x->ids[i]);
+        q_i64(&q, (int64_t)x->owner_id);
+        rc = q_row(&q);
+        q_end(&q);
+        if (rc == KHO_E_NOTFOUND)
+            *x->missing = x->ids[i];
+        if (rc)
+            return rc;
+        q = q_begin(c, ST_ALBUM_ADD);
+        q_i64(&q, (int64_t)x->id);
+        q_i64(&q, (int64_t)x->ids[i]);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    rc = album_by_id(c, x->id, x->owner_id, x->a);
+    if (rc)
+        return rc;
+    return x->a->image_count > META_ALBUM_IMAGES_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err album_remove_w(struct conn *c, void *arg)
+{
+    const struct album_args *x = arg;
+    enum kho_err rc = album_touch(c, x);
+    if (rc)
+        return rc;
+    for (int i = 0; i < x->n; i++) {
+        struct q q = q_begin(c, ST_ALBUM_REMOVE);
+        q_i64(&q, (int64_t)x->id);
+        q_i64(&q, (int64_t)x->ids[i]);
+        rc = q_exec(&q);
+        if (rc)
+            return rc;
+    }
+    struct q q = q_begin(c, ST_ALBUM_UNCOVER);
+    q_i64(&q, (int64_t)x->id);
+    rc = q_exec(&q);
+    if (rc)
+        return rc;
+    return album_by_id(c, x->id, x->owner_id, x->a);
+}
+
+static enum kho_err batch_check(int n)
+{
+    if (n < 1)
+        return KHO_E_INVALID;
+    return n > META_ALBUM_BATCH_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_album_add_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                        const uint64_t *ids, int n, uint64_t *missing,
+                                        struct meta_album *out)
+{
+    *missing = 0;
+    enum kho_err rc = batch_check(n);
+    if (rc)
+        return rc;
+    struct album_args x = {id, owner_id, 0, ids, n, missing, out, now_ms()};
+    return write_run(store_of(m), album_add_w, &x);
+}
+
+static enum kho_err sq_album_remove_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
+                                           const uint64_t *ids, int n, struct meta_album *out)
+{
+    enum kho_err rc = batch_check(n);
+    if (rc)
+        return rc;
+    struct album_args x = {id, owner_id, 0, ids, n, NULL, out, now_ms()};
+    return write_run(store_of(m), album_remove_w, &x);
+}
+
+static enum kho_err sq_album_images(struct meta_store *m, uint64_t album_id, uint64_t before,
+                                    int limit, struct meta_image *out, int *n)
+{
+    *n = 0;
+    enum kho_err rc = limit_check(limit);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_ALBUM_IMAGES);
+    q_i64(&q, (int64_t)album_id);
+    q_i64(&q, before_bound(before));
+    q_i64(&q, limit);
+    rc = q_rows(&q, put_image, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_album_has_image(struct meta_store *m, uint64_t album_id, uint64_t image_id)
+{
+    struct conn *c = reader_take(store_of(m));
+    enum kho_err rc = album_has(c, album_id, image_id);
+    reader_give(c);
+    return rc;
+}
+
+/* ---- share links ---- */
+
+/* Columns LINK_COLS. */
+static void row_link(sqlite3_stmt *st, struct meta_link *l)
+{
+    bool image = sqlite3_column_type(st, 2) != SQLITE_NULL; /* the table holds exactly one */
+    l->id = (uint64_t)sqlite3_column_int64(st, 0);
+    l->owner_id = (uint64_t)sqlite3_column_int64(st, 1);
+    l->kind = image ? META_LINK_IMAGE : META_LINK_ALBUM;
+    l->target_id = (uint64_t)sqlite3_column_int64(st, image ? 2 : 3);
+    l->expires_at = sqlite3_column_int64(st, 4);
+    l->created_at = sqlite3_column_int64(st, 5);
+}
+
+static void put_link(sqlite3_stmt *st, void *out, int i)
+{
+    row_link(st, (struct meta_link *)out + i);
+}
+
+struct link_args {
+    const struct meta_link *l;
+    int64_t now;
+};
+
+static enum kho_err link_create_w(struct conn *c, void *arg)
+{
+    const struct link_args *x = arg;
+    const struct meta_link *l = x->l;
+    /* Expired links are the owner's to purge: they no longer count against the ceiling. */
+    struct q q = q_begin(c, ST_LINK_PURGE);
+    q_i64(&q, (int64_t)l->owner_id);
+    q_i64(&q, x->now);
+    enum kho_err rc = q_exec(&q);
+    if (rc)
+        return rc;
+    q = q_begin(c, l->kind == META_LINK_IMAGE ? ST_LINK_INSERT_IMAGE : ST_LINK_INSERT_ALBUM);
+    q_i64(&q, (int64_t)l->id);
+    q_i64(&q, l->expires_at);
+    q_i64(&q, l->created_at);
+    q_i64(&q, (int64_t)l->target_id);
+    q_i64(&q, (int64_t)l->owner_id);
+    rc = q_change(&q);
+    if (rc)
+        return rc;
+    int64_t count = 0;
+    q = q_begin(c, ST_LINK_COUNT);
+    q_i64(&q, (int64_t)l->owner_id);
+    rc = q_count(&q, &count);
+    if (rc)
+        return rc;
+    return count > META_LINKS_MAX ? KHO_E_TOO_LARGE : KHO_OK;
+}
+
+static enum kho_err sq_link_create(struct meta_store *m, struct meta_link *l, int64_t now)
+{
+    if (l->id == 0 || (int64_t)l->id < 0 || l->owner_id == 0 || l->target_id == 0 ||
+        (l->kind != META_LINK_IMAGE && l->kind != META_LINK_ALBUM) || l->expires_at < 0)
+        return KHO_E_INVALID;
+    l->created_at = now;
+    struct link_args x = {l, now};
+    return write_run(store_of(m), link_create_w, &x);
+}
+
+static enum kho_err sq_link_get(struct meta_store *m, uint64_t id, struct meta_link *out)
+{
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_LINK_GET);
+    q_i64(&q, (int64_t)id);
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK)
+        row_link(q_st(&q), out);
+    q_end(&q);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err sq_link_list(struct meta_store *m, uint64_t owner_id, int64_t now,
+                                 struct meta_link *out, int max, int *n)
+{
+    *n = 0;
+    if (max < 1)
+        return KHO_E_INVALID;
+    if (max > META_LINKS_MAX)
+        return KHO_E_TOO_LARGE;
+    struct conn *c = reader_take(store_of(m));
+    struct q q = q_begin(c, ST_LINK_LIST);
+    q_i64(&q, (int64_t)owner_id);
+    q_i64(&q, now);
+    q_i64(&q, max);
+    enum kho_err rc = q_rows(&q, put_link, out, n);
+    reader_give(c);
+    return rc;
+}
+
+static enum kho_err link_delete_w(struct conn *c, void *arg)
+{
+    const struct meta_link *l = arg;
+    struct q q = q_begin(c, ST_LINK_DELETE);
+    q_i64(&q, (int64_t)l->id);
+    q_i64(&q, (int64_t)l->owner_id);
+    return q_change(&q);
+}
+
+static enum kho_err sq_link_delete(struct meta_store *m, uint64_t id, uint64_t owner_id)
+{
+    struct meta_link l = {.id = id, .owner_id = owner_id};
+    return write_run(store_of(m), link_delete_w, &l);
+}
+
 
 static enum kho_err sq_ping(struct meta_store *m)
 {
@@ -1263,6 +2046,25 @@ static const struct meta_ops sqlite_ops = {
     .user_set_watermark = sq_user_set_watermark,
     .variant_insert = sq_variant_insert,
     .variant_keys = sq_variant_keys,
+    .user_set_quota = sq_user_set_quota,
+    .key_create = sq_key_create,
+    .key_list = sq_key_list,
+    .key_delete = sq_key_delete,
+    .key_lookup = sq_key_lookup,
+    .key_touch = sq_key_touch,
+    .album_create = sq_album_create,
+    .album_get = sq_album_get,
+    .album_list = sq_album_list,
+    .album_update = sq_album_update,
+    .album_delete = sq_album_delete,
+    .album_add_images = sq_album_add_images,
+    .album_remove_images = sq_album_remove_images,
+    .album_images = sq_album_images,
+    .album_has_image = sq_album_has_image,
+    .link_create = sq_link_create,
+    .link_get = sq_link_get,
+    .link_list = sq_link_list,
+    .link_delete = sq_link_delete,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -691,3 +691,30 @@ def png_pixels(width, height, px, alpha=False):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) +
             _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata store
+
+
+def db_flag():
+    """The --db URL given in KHO_E2E_ARGS, or None for the default (sqlite under --data)."""
+    for i, a in enumerate(EXTRA_ARGS):
+        if a == "--db" and i + 1 < len(EXTRA_ARGS):
+            return EXTRA_ARGS[i + 1]
+        if a.startswith("--db="):
+            return a[len("--db="):]
+    return None
+
+
+def sqlite_path(data):
+    """The SQLite file of a server on data; None when its metadata store is not SQLite."""
+    db = db_flag()
+    if db is None:
+        return os.path.join(data, "kho.db")
+    return db[len("sqlite:"):] if db.startswith("sqlite:") else None
+
+
+def store_args(data):
+    """The flags that point an offline command (kho quota) at a server's metadata store."""
+    return ["--data", data] + (["--db", db_flag()] if db_flag() else [])

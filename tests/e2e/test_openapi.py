@@ -546,7 +546,7 @@ def test_openapi_media_parameters_are_the_servers():
     params = [resolve(doc, p) for p in op["parameters"]]
     query = [p for p in params if p["in"] == "query"]
     assert {p["name"] for p in query} == {"w", "h", "fit", "fmt", "q", "p", "crop", "enlarge",
-                                          "sig"}
+                                          "sig", "share"}
     r = srv.request("GET", "/i/%s?zz=1" % img["id"])
     assert "unknown parameter" in lib.check_error(r, 400, "invalid_parameter")["message"]
     for p in query:

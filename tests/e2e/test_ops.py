@@ -2,6 +2,8 @@
 unknown routes and wrong methods."""
 
 import re
+import subprocess
+import tempfile
 import time
 
 import lib
@@ -149,3 +151,16 @@ def test_errors_are_json_everywhere():
         assert r.status >= 400, r
         assert "sqlite" not in err["message"].lower() and "errno" not in err["message"].lower(), \
             "library error leaked to the client: %r" % err
+
+
+def test_second_server_on_a_taken_port_is_refused():
+    """Listeners use SO_REUSEPORT; a second kho (its own data dir) must still fail to start on a
+    port the first one holds, instead of silently taking half of its connections."""
+    with lib.Server() as first:
+        second = subprocess.run(
+            [lib.BIN, "server", "--listen", "127.0.0.1:%d" % first.port, "--data",
+             tempfile.mkdtemp(prefix="data-", dir=lib.root_dir())] + lib.EXTRA_ARGS,
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        assert second.returncode != 0, second
+        assert b"cannot listen" in second.stderr + second.stdout, second.stderr
+        assert first.healthy()

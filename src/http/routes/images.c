@@ -38,6 +38,25 @@ bool images_visible(const struct req *r, const struct meta_image *img)
     return img->visibility != META_PRIVATE || images_owner(r, img);
 }
 
+enum kho_err images_access(struct req *r, const struct meta_image *img, bool *shared)
+{
+    *shared = false;
+    if (images_visible(r, img))
+        return KHO_OK;
+    const char *token;
+    enum kho_err rc = req_query(r, "share", &token);
+    if (rc)
+        return rc;
+    if (!token)
+        return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%llu'",
+                        (unsigned long long)img->id);
+    rc = links_share_grant(r, token, img);
+    if (rc)
+        return rc;
+    *shared = true;
+    return KHO_OK;
+}
+
 static enum kho_err parse_id(struct req *r, uint64_t *id)
 {
     if (!ids_parse(r->params[0], id))
@@ -240,6 +259,22 @@ static enum kho_err read_raw(struct req *r, struct upload *u)
     return rc;
 }
 
+/* 413 quota_exceeded, saying which quota, how much is used and the limit. */
+static enum kho_err quota_exceeded(struct req *r, const struct meta_quota *q, int64_t bytes)
+{
+    if (q->over == META_QUOTA_IMAGES)
+        return req_fail(r, KHO_E_TOO_LARGE, "quota_exceeded",
+                        "this upload would exceed your image quota: %lld of %lld images used",
+                        (long long)q->used, (long long)q->limit);
+    char size[24], used[24], limit[24];
+    config_format_size(bytes, size, sizeof(size));
+    config_format_size(q->used, used, sizeof(used));
+    config_format_size(q->limit, limit, sizeof(limit));
+    return req_fail(r, KHO_E_TOO_LARGE, "quota_exceeded",
+                    "this upload of %s would exceed your storage quota: %s of %s used", size, used,
+                    limit);
+}
+
 static enum kho_err existing(struct req *r, const struct meta_image *img)
 {
     metric_inc(M_UPLOAD_DEDUPS);
@@ -275,6 +310,17 @@ static enum kho_err upload_work(struct req *r)
         return existing(r, &img);
     if (rc != KHO_E_NOTFOUND)
         return rc;
+    /* After the duplicate check (a duplicate never counts) and before the blob is written; the
+     * counters make it one row read. image_insert checks again, atomically. */
+    struct meta_quota quota = {.default_images = app->cfg->quota_images,
+                               .default_bytes = app->cfg->quota_bytes};
+    struct meta_usage usage;
+    rc = app->meta->ops->user_usage(app->meta, r->user.id, &usage);
+    if (rc)
+        return rc;
+    rc = meta_quota_check(&usage, (int64_t)u->len, &quota);
+    if (rc)
+        return quota_exceeded(r, &quota, (int64_t)u->len);
 
     img.id = ids_next(ids_shard(r->user.id));
     img.blob_key = img.id;
@@ -304,12 +350,14 @@ static enum kho_err upload_work(struct req *r)
     if (rc)
         return rc;
     uint64_t written = img.blob_key; /* image_insert overwrites img with a duplicate's record */
-    rc = app->meta->ops->image_insert(app->meta, &img);
+    rc = app->meta->ops->image_insert(app->meta, &img, &quota);
     metric_add(M_STAGE_DB_NS, mono_ns() - t3);
     if (rc)
         blob_del(app->blob, written);
     if (rc == KHO_E_EXISTS) /* the same bytes raced in on another request: keep theirs */
         return existing(r, &img);
+    if (rc == KHO_E_TOO_LARGE && quota.over) /* other uploads took the room meanwhile */
+        return quota_exceeded(r, &quota, img.bytes);
     if (rc)
         return rc;
     metric_inc(M_UPLOADS);
@@ -367,13 +415,7 @@ static enum kho_err images_get(struct req *r)
     return resp_json(r, 200, view_image(&img, images_owner(r, &img)));
 }
 
-struct page {
-    int limit;
-    uint64_t before;
-    const char *tag;
-};
-
-static enum kho_err read_page(struct req *r, struct page *p, bool with_tag)
+enum kho_err images_read_page(struct req *r, struct page *p, bool with_tag)
 {
     const char *v;
     p->limit = LIST_DEFAULT;
@@ -413,28 +455,33 @@ static enum kho_err read_page(struct req *r, struct page *p, bool with_tag)
     return KHO_OK;
 }
 
-/* Answer {"items":[...],"next_cursor":...} from n rows fetched with one row of look-ahead. */
-static enum kho_err page_json(struct req *r, const struct page *p, struct meta_image *rows, int n)
+json_t *images_page_wrap(json_t *items, const struct page *p, int n, uint64_t last)
+{
+    json_t *next = json_null();
+    if (n > p->limit) {
+        char id[21];
+        ids_format(last, id);
+        next = json_string(id);
+    }
+    return json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
+}
+
+json_t *images_page(struct req *r, const struct page *p, const struct meta_image *rows, int n,
+                    const char *share)
 {
     json_t *items = json_array();
     int shown = n > p->limit ? p->limit : n;
     for (int i = 0; i < shown; i++)
-        json_array_append_new(items, view_image(&rows[i], images_owner(r, &rows[i])));
-    json_t *next = json_null();
-    if (n > p->limit) {
-        char id[21];
-        ids_format(rows[shown - 1].id, id);
-        next = json_string(id);
-    }
-    resp_header(r, "Cache-Control", "private, no-cache");
-    return resp_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+        json_array_append_new(items, share ? view_image_shared(&rows[i], share)
+                                           : view_image(&rows[i], images_owner(r, &rows[i])));
+    return images_page_wrap(items, p, n, shown ? rows[shown - 1].id : 0);
 }
 
 /* One page of the caller's own images (mine) or of the public feed. */
 static enum kho_err list_page(struct req *r, bool mine)
 {
     struct page p;
-    enum kho_err rc = read_page(r, &p, mine);
+    enum kho_err rc = images_read_page(r, &p, mine);
     if (rc)
         return rc;
     struct meta_image *rows = arena_alloc(&r->arena, sizeof(*rows) * (size_t)(p.limit + 1));
@@ -447,7 +494,8 @@ static enum kho_err list_page(struct req *r, bool mine)
               : ops->image_list_public(r->app->meta, p.before, p.limit + 1, rows, &n);
     if (rc)
         return rc;
-    return page_json(r, &p, rows, n);
+    resp_header(r, "Cache-Control", "private, no-cache");
+    return resp_json(r, 200, images_page(r, &p, rows, n, NULL));
 }
 
 static enum kho_err images_list(struct req *r)

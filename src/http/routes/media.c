@@ -1,6 +1,6 @@
-/* Serving image bytes at /i/{id}: the original, or (with parameters) a variant. Bytes go out
- * straight from the blob store's file with sendfile, with the headers caches need: a strong
- * ETag, immutable Cache-Control for shareable images, 304 for If-None-Match, 206 for a Range. */
+/* Serving image bytes at /i/{id} (also to holders of a share link, ?share=): the original, or a
+ * variant. Bytes go out from the blob store's file with sendfile, with a strong ETag, immutable
+ * Cache-Control for shareable images, 304 for If-None-Match and 206 for a Range. */
 #include <stdio.h>
 #include <string.h>
 #include "blob/blob.h"
@@ -12,14 +12,18 @@
 #include "core/kho.h"
 
 enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
-                        const char *mime, bool vary_accept)
+                        const char *mime, unsigned flags)
 {
+    bool vary_accept = flags & MEDIA_VARY_ACCEPT, shared = flags & MEDIA_SHARED;
     resp_header(r, "ETag", etag);
     /* the bytes under a key never change, so shareable images may be cached for good; private
-     * ones only by the browser, and revalidated by ETag */
-    bool priv = img->visibility == META_PRIVATE;
+     * ones only by the browser, and revalidated by ETag; through a share link briefly, so a
+     * revoked link soon stops showing the image */
+    bool priv = img->visibility == META_PRIVATE || shared;
     resp_header(r, "Cache-Control",
-                priv ? "private, max-age=3600" : "public, max-age=31536000, immutable");
+                shared ? "private, max-age=300"
+                : priv ? "private, max-age=3600"
+                       : "public, max-age=31536000, immutable");
     resp_header(r, "Accept-Ranges", "bytes");
     if (priv || vary_accept)
         resp_header(r, "Vary",
@@ -71,23 +75,42 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
     return KHO_OK;
 }
 
+/* Whether query has a parameter other than share=, which asks for a variant. */
+static bool wants_variant(const char *query)
+{
+    for (const char *q = query; *q;) {
+        size_t n = strcspn(q, "=&");
+        if (n != 5 || strncmp(q, "share", 5) != 0)
+            return true;
+        q += strcspn(q, "&");
+        if (*q)
+            q++;
+    }
+    return false;
+}
+
 static enum kho_err media_get(struct req *r)
 {
     uint64_t id;
     struct meta_image img;
+    bool shared;
     if (!ids_parse(r->params[0], &id))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
-    if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, &img)))
+    if (rc == KHO_E_NOTFOUND)
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
         return rc;
+    rc = images_access(r, &img, &shared);
+    if (rc)
+        return rc;
     /* with a watermark set, only the owner gets the clean original; others get it marked */
-    if (r->query[0] || (variants_watermarked(r->app, &img) && !images_owner(r, &img)))
-        return variants_serve(r, &img);
+    if (wants_variant(r->query) || (variants_watermarked(r->app, &img) && !images_owner(r, &img)))
+        return variants_serve(r, &img, shared);
     char etag[68];
     snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
-    return media_send(r, &img, img.blob_key, etag, view_mime(img.format), false);
+    return media_send(r, &img, img.blob_key, etag, view_mime(img.format),
+                      shared ? MEDIA_SHARED : 0);
 }
 
 const struct route media_routes[] = {

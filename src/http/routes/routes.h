@@ -21,14 +21,48 @@ enum kho_err users_read_credentials(struct req *r, struct credentials **out);
 /* Whether r's user owns img; whether r may see img (private images are their owner's alone). */
 bool images_owner(const struct req *r, const struct meta_image *img);
 bool images_visible(const struct req *r, const struct meta_image *img);
+/* Whether r may have img's bytes: when images_visible, else through the share link token in
+ * its ?share= (see links_share_grant), *shared then true. Otherwise the request fails: 404
+ * not_found, or 410 link_expired. */
+enum kho_err images_access(struct req *r, const struct meta_image *img, bool *shared);
 
+/* A keyset page request: ?limit=1..200 (default 50), ?cursor=ID, and for the caller's own
+ * images ?tag=. */
+struct page {
+    int limit;
+    uint64_t before; /* the cursor, 0 for the first page */
+    const char *tag; /* NULL for none; in r's arena */
+};
+/* Read the page parameters of r into *p (with_tag: also ?tag=). Errors: invalid_parameter. */
+enum kho_err images_read_page(struct req *r, struct page *p, bool with_tag);
+/* {"items":items,"next_cursor":...} (consumes items) for a page fetched with one row of
+ * look-ahead: next_cursor is last, the id of the last row shown, when n rows came back for
+ * p->limit shown, else null. A new reference. */
+json_t *images_page_wrap(json_t *items, const struct page *p, int n, uint64_t last);
+/* The page of images rows[0..n) (fetched as above), each viewed as r's user may see it, or with
+ * share (a link token, non-NULL) as view_image_shared. A new reference. */
+json_t *images_page(struct req *r, const struct page *p, const struct meta_image *rows, int n,
+                    const char *share);
+
+/* Share links (links.c). */
+/* Handle POST {"expires_in"?} to create a link of kind to the target named by r->params[0]. */
+enum kho_err links_create(struct req *r, enum meta_link_kind kind);
+/* Whether share link token opens img: a live link to img, or to an album holding it. KHO_OK
+ * when it does; otherwise the request fails: 404 not_found (malformed, forged, unknown,
+ * revoked, or a link to something else), 410 link_expired. Reads the database. */
+enum kho_err links_share_grant(struct req *r, const char *token, const struct meta_image *img);
+
+/* How media_send answers: MEDIA_VARY_ACCEPT adds Accept to Vary (negotiated formats);
+ * MEDIA_SHARED marks bytes served through a share link (browser-cached only, 5 minutes). */
+enum { MEDIA_VARY_ACCEPT = 1, MEDIA_SHARED = 2 };
 /* Serve blob key as img's bytes (an original or a variant) with its caching headers, 304 and
- * Range; vary_accept adds Accept to Vary (negotiated formats). Safe on any thread. */
-enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key,
-                        const char *etag, const char *mime, bool vary_accept);
+ * Range; flags as above. Safe on any thread. */
+enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
+                        const char *mime, unsigned flags);
 
-/* Serve the variant of img that r's query asks for, generating it once if missing. */
-enum kho_err variants_serve(struct req *r, const struct meta_image *img);
+/* Serve the variant of img that r's query asks for, generating it once if missing; shared as
+ * images_access said. */
+enum kho_err variants_serve(struct req *r, const struct meta_image *img, bool shared);
 /* Make the thumb preset of a just-uploaded image on the processing pool and wait for it at most
  * wait_ms (it goes on in the background past that: KHO_E_BUSY). The blur placeholder is computed
  * from it, recorded, and copied to placeholder ("" when not ready). */

@@ -116,6 +116,6 @@ static enum kho_err sessions_delete(struct req *r)
 
 const struct route sessions_routes[] = {
     {"POST", "/api/v1/sessions", sessions_create, 0},
-    {"DELETE", "/api/v1/sessions/current", sessions_delete, ROUTE_AUTH},
+    {"DELETE", "/api/v1/sessions/current", sessions_delete, ROUTE_AUTH | ROUTE_SESSION},
     {NULL, NULL, NULL, 0},
 };

@@ -85,15 +85,26 @@ static enum kho_err users_create(struct req *r)
     return req_async(r, register_work);
 }
 
+/* A quota as /me shows it: its limit, or null for unlimited. */
+static json_t *quota_json(int64_t override, int64_t server_default)
+{
+    int64_t limit = meta_quota_limit(override, server_default);
+    return limit > 0 ? json_integer(limit) : json_null();
+}
+
 static enum kho_err me_work(struct req *r)
 {
-    int64_t count = 0, bytes = 0;
-    enum kho_err rc = r->app->meta->ops->user_usage(r->app->meta, r->user.id, &count, &bytes);
+    struct meta_usage u;
+    const struct kho_config *cfg = r->app->cfg;
+    enum kho_err rc = r->app->meta->ops->user_usage(r->app->meta, r->user.id, &u);
     if (rc)
         return rc;
     json_t *j = view_user(&r->user);
-    json_object_set_new(j, "image_count", json_integer(count));
-    json_object_set_new(j, "bytes_used", json_integer(bytes));
+    json_object_set_new(j, "image_count", json_integer(u.images));
+    json_object_set_new(j, "bytes_used", json_integer(u.bytes));
+    json_object_set_new(j, "quota",
+                        json_pack("{s:o,s:o}", "bytes", quota_json(u.quota_bytes, cfg->quota_bytes),
+                                  "images", quota_json(u.quota_images, cfg->quota_images)));
     json_object_set_new(j, "watermark",
                         r->user.watermark[0] ? json_loads(r->user.watermark, 0, NULL)
                                              : json_null());
@@ -149,7 +160,7 @@ static enum kho_err users_me_patch(struct req *r)
 
 static enum kho_err users_me(struct req *r)
 {
-    return req_async(r, me_work); /* the usage sum scans the user's rows: off the loop */
+    return me_work(r); /* one row read from the counters, like any other lookup on the loop */
 }
 
 const struct route users_routes[] = {

@@ -61,6 +61,7 @@ struct vwait {
     struct meta_image img;
     struct process_params p;
     bool vary_accept;
+    bool shared; /* the request sees the image through a share link */
     uint64_t key;
     char spec[META_SPEC_MAX + 1];
     /* the watermark that applies: the owner's own, or the server's */
@@ -212,7 +213,7 @@ static int default_quality(enum process_format f)
     return f == PROCESS_JPEG ? 82 : f == PROCESS_WEBP ? 80 : f == PROCESS_AVIF ? 55 : 0;
 }
 
-/* The query without its sig parameter, as signed: "/i/ID?rest". */
+/* The query without its sig and share parameters, as signed: "/i/ID?rest". */
 static const char *signed_message(struct req *r)
 {
     char *msg = arena_printf(&r->arena, "%s?", r->path);
@@ -224,7 +225,7 @@ static const char *signed_message(struct req *r)
         char *amp = strchr(part, '&');
         if (amp)
             *amp = '\0';
-        if (strncmp(part, "sig=", 4) != 0) {
+        if (strncmp(part, "sig=", 4) != 0 && strncmp(part, "share=", 6) != 0) {
             msg = arena_printf(&r->arena, "%s%s%s", msg, used++ ? "&" : "", part);
             if (!msg)
                 return NULL;
@@ -236,7 +237,8 @@ static const char *signed_message(struct req *r)
 
 static enum kho_err check_params(struct req *r)
 {
-    static const char *const known[] = {"w", "h", "fit", "fmt", "q", "p", "enlarge", "crop", "sig"};
+    static const char *const known[] = {"w", "h",       "fit",  "fmt", "q",
+                                        "p", "enlarge", "crop", "sig", "share"};
     const char *q = r->query;
     while (*q) {
         size_t n = strcspn(q, "=&");
@@ -389,7 +391,8 @@ static enum kho_err send_variant(struct req *r, struct vwait *v)
 {
     char etag[24];
     snprintf(etag, sizeof(etag), "\"v%016llx\"", (unsigned long long)v->key);
-    return media_send(r, &v->img, v->key, etag, mime_of(v->p.format), v->vary_accept);
+    return media_send(r, &v->img, v->key, etag, mime_of(v->p.format),
+                      (v->vary_accept ? MEDIA_VARY_ACCEPT : 0) | (v->shared ? MEDIA_SHARED : 0));
 }
 
 /* Make and store the variant unless it exists already (it may have landed between the
@@ -528,12 +531,13 @@ static enum kho_err fly(struct vwait *v)
     return rc;
 }
 
-enum kho_err variants_serve(struct req *r, const struct meta_image *img)
+enum kho_err variants_serve(struct req *r, const struct meta_image *img, bool shared)
 {
     struct vwait *v = arena_calloc(&r->arena, sizeof(*v));
     if (!v)
         return KHO_E_NOMEM;
     v->r = r;
+    v->shared = shared;
     v->app = r->app;
     v->img = *img;
     choose_watermark(r->app, v);

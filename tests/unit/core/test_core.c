@@ -144,6 +144,77 @@ static void test_config(void)
     fclose(err);
 }
 
+/* Sizes as --max-upload-bytes and --quota-bytes take them, and as messages show them. */
+static void test_config_sizes(void)
+{
+    int64_t v = -1;
+    CHECK_EQ(config_parse_size("0", &v), KHO_OK);
+    CHECK_EQ(v, 0);
+    CHECK_EQ(config_parse_size("1234", &v), KHO_OK);
+    CHECK_EQ(v, 1234);
+    CHECK_EQ(config_parse_size("500M", &v), KHO_OK);
+    CHECK_EQ(v, 500LL << 20);
+    CHECK_EQ(config_parse_size("10G", &v), KHO_OK);
+    CHECK_EQ(v, 10LL << 30);
+    CHECK_EQ(config_parse_size("2t", &v), KHO_OK);
+    CHECK_EQ(v, 2LL << 40);
+    CHECK_EQ(config_parse_size("16k", &v), KHO_OK);
+    CHECK_EQ(v, 16 << 10);
+    v = 7;
+    const char *bad[] = {"", "M", "-1", "1.5G", "10GB", "10 G", "1P", "9000000T", "x"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        CHECK_EQ(config_parse_size(bad[i], &v), KHO_E_INVALID);
+    CHECK_EQ(v, 7);
+
+    static const struct {
+        int64_t bytes;
+        const char *text;
+    } shown[] = {
+        {0, "0 bytes"},
+        {1, "1 byte"},
+        {1023, "1023 bytes"},
+        {1024, "1 KiB"},
+        {1536, "1.5 KiB"},
+        {(21LL << 20) / 10, "2 MiB"}, /* 2.09 truncates */
+        {(22LL << 20) / 10, "2.1 MiB"},
+        {(10LL << 30) - 1, "9.9 GiB"}, /* never rounds up to the limit */
+        {10LL << 30, "10 GiB"},
+        {1LL << 40, "1 TiB"},
+        {INT64_MAX, "7.9 EiB"},
+    };
+    char out[24];
+    for (size_t i = 0; i < ARRAY_LEN(shown); i++) {
+        config_format_size(shown[i].bytes, out, sizeof(out));
+        CHECK_STR(out, shown[i].text);
+    }
+}
+
+static void test_config_quotas(void)
+{
+    struct kho_config c;
+    bool help;
+    FILE *err = fopen("/dev/null", "w");
+    char *none[] = {"server"};
+    CHECK_EQ(config_load(&c, ARRAY_LEN(none), none, &help, err), KHO_OK);
+    CHECK_EQ(c.quota_bytes, 10LL << 30);
+    CHECK_EQ(c.quota_images, 100000);
+    setenv("KHO_QUOTA_IMAGES", "7", 1);
+    char *set[] = {"server", "--quota-bytes", "500M"};
+    CHECK_EQ(config_load(&c, ARRAY_LEN(set), set, &help, err), KHO_OK);
+    CHECK_EQ(c.quota_bytes, 500LL << 20);
+    CHECK_EQ(c.quota_images, 7);
+    unsetenv("KHO_QUOTA_IMAGES");
+    char *off[] = {"server", "--quota-bytes=0", "--quota-images=0"};
+    CHECK_EQ(config_load(&c, ARRAY_LEN(off), off, &help, err), KHO_OK);
+    CHECK_EQ(c.quota_bytes, 0);
+    CHECK_EQ(c.quota_images, 0);
+    char *neg[] = {"server", "--quota-images", "-1"};
+    CHECK_EQ(config_load(&c, ARRAY_LEN(neg), neg, &help, err), KHO_E_INVALID);
+    char *negb[] = {"server", "--quota-bytes", "-1"};
+    CHECK_EQ(config_load(&c, ARRAY_LEN(negb), negb, &help, err), KHO_E_INVALID);
+    fclose(err);
+}
+
 static void test_metrics_render(void)
 {
     static const char route[] = "/api/v1/test";
@@ -182,4 +253,5 @@ static void test_flight(void)
 }
 
 T_MAIN("core", T(test_ids_layout), T(test_ids_monotonic), T(test_ids_unique_across_threads),
-       T(test_ids_parse), T(test_arena), T(test_buf_ceiling), T(test_config), T(test_metrics_render), T(test_flight))
+       T(test_ids_parse), T(test_arena), T(test_buf_ceiling), T(test_config),
+       T(test_metrics_render), T(test_flight), T(test_config_sizes), T(test_config_quotas))

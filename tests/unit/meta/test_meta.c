@@ -1,5 +1,6 @@
-/* Unit tests for the metadata store: migrations, users, sessions, images and their variants, and
- * group commit under concurrent writers, against a fresh SQLite file per test. */
+/* Unit tests for the metadata store: migrations, users, sessions, images and their variants,
+ * albums and share links, and group commit under concurrent writers, against a fresh SQLite file
+ * per test. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -106,14 +107,22 @@ static void fill_image(struct meta_image *img, uint64_t owner, unsigned n, const
     img->blob_key = img->id;
 }
 
+/* image_insert with no quota. */
+static enum kho_err insert(struct meta_store *m, struct meta_image *img)
+{
+    struct meta_quota q = {0};
+    return m->ops->image_insert(m, img, &q);
+}
+
 static enum kho_err add_image(struct meta_store *m, uint64_t owner, unsigned n, const char *tags,
                               enum meta_visibility vis, struct meta_image *img)
 {
     fill_image(img, owner, n, tags, vis);
-    return m->ops->image_insert(m, img);
+    return insert(m, img);
 }
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 /* A variant of image_id numbered n. */
 static void fill_variant(struct meta_variant *v, uint64_t image_id, uint64_t key, unsigned n)
@@ -436,14 +445,14 @@ static void test_image_insert_dedup_get(void)
 
     /* Same bytes again for the same owner: the first record comes back. */
     fill_image(&again, a.id, 1, "other", META_PRIVATE);
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_EXISTS);
+    CHECK_EQ(insert(m, &again), KHO_E_EXISTS);
     CHECK_EQ(again.id, img.id);
     CHECK_STR(again.tags, "cat,sunset");
     CHECK_STR(again.owner_name, "alice");
     /* ...but another owner may store the same bytes. */
     fill_image(&again, a.id, 1, "", META_PRIVATE);
     again.owner_id = b.id;
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_OK);
+    CHECK_EQ(insert(m, &again), KHO_OK);
     CHECK_STR(again.owner_name, "bob");
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 2);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
@@ -451,7 +460,7 @@ static void test_image_insert_dedup_get(void)
     CHECK_EQ(add_image(m, b.id + 99, 2, "", META_PRIVATE, &again), KHO_E_NOTFOUND);
     fill_image(&again, a.id, 3, "", META_PRIVATE);
     snprintf(again.sha256, sizeof(again.sha256), "ABC");
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    CHECK_EQ(insert(m, &again), KHO_E_INVALID);
     CHECK_EQ(add_image(m, a.id, 4, ",cat", META_PRIVATE, &again), KHO_E_INVALID);
     CHECK_EQ(
         add_image(m, a.id, 5, "a-tag-that-is-longer-than-32-bytes-by-far", META_PRIVATE, &again),
@@ -462,10 +471,10 @@ static void test_image_insert_dedup_get(void)
     CHECK_EQ(add_image(m, a.id, 7, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t", META_PRIVATE, &again),
              KHO_OK);
     fill_image(&again, a.id, 8, "", (enum meta_visibility)3);
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_INVALID);
+    CHECK_EQ(insert(m, &again), KHO_E_INVALID);
     fill_image(&again, a.id, 9, "", META_PRIVATE);
     memset(again.title, 'x', sizeof(again.title)); /* unterminated */
-    CHECK_EQ(m->ops->image_insert(m, &again), KHO_E_TOO_LARGE);
+    CHECK_EQ(insert(m, &again), KHO_E_TOO_LARGE);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), 3);
     fx_done(&f);
 }
@@ -631,18 +640,20 @@ static void test_image_delete_and_usage(void)
     struct meta_store *m = f.m;
     struct meta_user a, b;
     struct meta_image img, keep, out;
-    int64_t count = -1, bytes = -1;
+    struct meta_usage u;
     CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
     CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 0);
-    CHECK_EQ(bytes, 0);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 0);
+    CHECK_EQ(u.bytes, 0);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
     CHECK_EQ(add_image(m, a.id, 1, "cat", META_PUBLIC, &img), KHO_OK);
     CHECK_EQ(add_image(m, a.id, 2, "cat", META_PUBLIC, &keep), KHO_OK);
     CHECK_EQ(add_image(m, b.id, 3, "", META_PUBLIC, &out), KHO_OK);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 2);
-    CHECK_EQ(bytes, 1001 + 1002);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 1001 + 1002);
 
     CHECK_EQ(m->ops->image_delete(m, img.id, b.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
@@ -654,9 +665,9 @@ static void test_image_delete_and_usage(void)
     CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &out), KHO_E_NOTFOUND);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 1);
-    CHECK_EQ(m->ops->user_usage(m, a.id, &count, &bytes), KHO_OK);
-    CHECK_EQ(count, 1);
-    CHECK_EQ(bytes, 1002);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 1);
+    CHECK_EQ(u.bytes, 1002);
     /* The same bytes may be uploaded again once deleted. */
     CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &out), KHO_OK);
     fx_done(&f);
@@ -702,7 +713,7 @@ static void test_image_details_roundtrip(void)
     CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
     fill_image(&img, a.id, 1, "cat", META_PUBLIC);
     fill_details(&img);
-    CHECK_EQ(m->ops->image_insert(m, &img), KHO_OK);
+    CHECK_EQ(insert(m, &img), KHO_OK);
     CHECK(has_details(&img));
     /* Stored by bit pattern: the top bit makes the column negative. */
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE blob_key = -9223372036854775807"), 1);
@@ -727,14 +738,14 @@ static void test_image_details_roundtrip(void)
     CHECK(has_details(&got));
     /* A duplicate upload gets the stored record, details included. */
     fill_image(&got, a.id, 1, "", META_PRIVATE);
-    CHECK_EQ(m->ops->image_insert(m, &got), KHO_E_EXISTS);
+    CHECK_EQ(insert(m, &got), KHO_E_EXISTS);
     CHECK(has_details(&got));
 
     /* Without a fix the coordinates are not stored, whatever the struct held. */
     fill_image(&plain, a.id, 2, "", META_PRIVATE);
     plain.gps_lat = NAN;
     plain.gps_lon = 500;
-    CHECK_EQ(m->ops->image_insert(m, &plain), KHO_OK);
+    CHECK_EQ(insert(m, &plain), KHO_OK);
     CHECK(!plain.has_gps && !plain.alpha);
     CHECK(plain.gps_lat == 0.0 && plain.gps_lon == 0.0);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM images WHERE gps_lat IS NULL AND gps_lon IS NULL"),
@@ -753,7 +764,7 @@ static enum kho_err insert_edited(struct meta_store *m, uint64_t owner, unsigned
     fill_image(&img, owner, n, "", META_PRIVATE);
     fill_details(&img);
     edit(&img);
-    return m->ops->image_insert(m, &img);
+    return insert(m, &img);
 }
 
 static void make_too_long(struct meta_image *i)
@@ -1011,11 +1022,11 @@ static void *writer_main(void *p)
     for (unsigned i = 0; i < PER_WRITER; i++) {
         if (i && i % DUP_EVERY == 0) {
             fill_image(&img, w->owner, 0, "", META_PRIVATE);
-            if (w->m->ops->image_insert(w->m, &img) != KHO_E_EXISTS || img.id != first.id)
+            if (insert(w->m, &img) != KHO_E_EXISTS || img.id != first.id)
                 w->bad++;
         }
         fill_image(&img, w->owner, i, i % 2 ? "odd" : "even", META_PUBLIC);
-        if (w->m->ops->image_insert(w->m, &img) != KHO_OK)
+        if (insert(w->m, &img) != KHO_OK)
             w->bad++;
         if (i == 0)
             first = img;
@@ -1098,9 +1109,13 @@ static void test_group_commit(void)
     static uint64_t ids[PER_WRITER];
     int pages;
     for (int i = 0; i < WRITERS; i++) {
-        int64_t count, bytes;
-        CHECK_EQ(m->ops->user_usage(m, w[i].owner, &count, &bytes), KHO_OK);
-        CHECK_EQ(count, PER_WRITER);
+        struct meta_usage u;
+        CHECK_EQ(m->ops->user_usage(m, w[i].owner, &u), KHO_OK);
+        CHECK_EQ(u.images, PER_WRITER);
+        char sum[128];
+        snprintf(sum, sizeof(sum), "SELECT sum(bytes) FROM images WHERE owner_id = %llu",
+                 (unsigned long long)w[i].owner);
+        CHECK_EQ(u.bytes, db_int(&f, sum)); /* the counters agree with the rows */
         CHECK_EQ(list_all(m, w[i].owner, NULL, 64, ids, PER_WRITER, &pages), PER_WRITER);
         for (int j = 1; j < PER_WRITER; j++)
             CHECK(ids[j] < ids[j - 1]);
@@ -1188,10 +1203,666 @@ static void test_point_reads_fast(void)
     fx_done(&f);
 }
 
+/* ---- migrations added out of order (issue #4) ---- */
+
+/* A database that took 0003 and then a later file (numbered past a gap, from another branch)
+ * takes the gap's file once a build knows it, in table order. */
+static void test_migrate_fills_gap(void)
+{
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+    static const struct embedded_file gap[] = {
+        MIG("0003-a.sql", "CREATE TABLE a (x)"), MIG("0005-c.sql", "CREATE TABLE c (x)"), {0}};
+    static const struct embedded_file full[] = {MIG("0003-a.sql", "CREATE TABLE a (x)"),
+                                                MIG("0004-b.sql", "CREATE TABLE b (x)"),
+                                                MIG("0005-c.sql", "CREATE TABLE c (x)"),
+                                                {0}};
+    CHECK_EQ(migrate_run(&tdrv, db, gap), KHO_OK);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 0);
+    CHECK_EQ(migrate_run(&tdrv, db, full), KHO_OK);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 1);
+    CHECK_EQ(mem_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    sqlite3_close(db);
+}
+
+/* A database from before 0005 gets its usage counters from the rows it holds. */
+static void test_upgrade_backfills_usage(void)
+{
+    char *dir = t_tmpdir();
+    CHECK(dir != NULL);
+    char path[600], url[640];
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    struct embedded_file before[4] = {{0}};
+    for (int i = 0; i < 3; i++)
+        before[i] = meta_migrations[i];
+    CHECK_STR(before[2].name, "0003-user-watermark.sql");
+    CHECK_EQ(migrate_run(&tdrv, db, before), KHO_OK);
+    CHECK_EQ(sqlite3_exec(db,
+                          "INSERT INTO users (id, username, pwhash, created_at) VALUES "
+                          "(7, 'old', 'h', 1), (8, 'empty', 'h', 1);"
+                          "INSERT INTO images (id, owner_id, sha256, bytes, format, width, height, "
+                          "created_at, blob_key) VALUES "
+                          "(42, 7, '" SHA_A "', 10, 'png', 2, 3, 5, 42), "
+                          "(43, 7, '" SHA_B "', 32, 'png', 2, 3, 5, 43)",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+
+    struct meta_store *m = NULL;
+    struct meta_usage u;
+    CHECK_EQ(meta_open(url, &m), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, 7, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 42);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+    CHECK_EQ(m->ops->user_usage(m, 8, &u), KHO_OK);
+    CHECK_EQ(u.images, 0);
+    CHECK_EQ(u.bytes, 0);
+    CHECK_EQ(m->ops->user_usage(m, 9, &u), KHO_E_NOTFOUND);
+    struct meta_image out;
+    CHECK_EQ(m->ops->image_delete(m, 42, 7, &out), KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, 7, &u), KHO_OK);
+    CHECK_EQ(u.images, 1);
+    CHECK_EQ(u.bytes, 32);
+    m->ops->close(m);
+    t_rmtree(dir);
+    free(dir);
+}
+
+/* ---- quotas ---- */
+
+static void test_quota_check(void)
+{
+    struct meta_usage u = {.images = 3,
+                           .bytes = 900,
+                           .quota_images = META_QUOTA_DEFAULT,
+                           .quota_bytes = META_QUOTA_DEFAULT};
+    struct meta_quota q = {.default_images = 4, .default_bytes = 1000};
+    CHECK_EQ(meta_quota_limit(META_QUOTA_DEFAULT, 4), 4);
+    CHECK_EQ(meta_quota_limit(0, 4), 0);
+    CHECK_EQ(meta_quota_limit(9, 4), 9);
+
+    CHECK_EQ(meta_quota_check(&u, 100, &q), KHO_OK); /* exactly full is allowed */
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    CHECK_EQ(meta_quota_check(&u, 101, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_BYTES);
+    CHECK_EQ(q.used, 900);
+    CHECK_EQ(q.limit, 1000);
+    u.images = 4; /* both over: the image count is named */
+    CHECK_EQ(meta_quota_check(&u, 101, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_IMAGES);
+    CHECK_EQ(q.used, 4);
+    CHECK_EQ(q.limit, 4);
+
+    u.quota_images = 0; /* unlimited overrides win over the defaults */
+    u.quota_bytes = 0;
+    CHECK_EQ(meta_quota_check(&u, INT64_MAX, &q), KHO_OK);
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    u.quota_bytes = 500; /* and so does a lower one */
+    CHECK_EQ(meta_quota_check(&u, 1, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.limit, 500);
+    q = (struct meta_quota){0}; /* no defaults: unlimited */
+    u = (struct meta_usage){INT64_MAX - 1, INT64_MAX - 1, META_QUOTA_DEFAULT, META_QUOTA_DEFAULT};
+    CHECK_EQ(meta_quota_check(&u, INT64_MAX, &q), KHO_OK);
+    q.default_bytes = INT64_MAX; /* no overflow near the top */
+    CHECK_EQ(meta_quota_check(&u, 2, &q), KHO_E_TOO_LARGE);
+}
+
+static void test_image_quota(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, first, out;
+    struct meta_usage u;
+    struct meta_quota q = {.default_images = 2};
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+
+    fill_image(&first, a.id, 1, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &first, &q), KHO_OK);
+    fill_image(&img, a.id, 2, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, a.id, 3, "x", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(q.over, META_QUOTA_IMAGES);
+    CHECK_EQ(q.used, 2);
+    CHECK_EQ(q.limit, 2);
+    /* nothing of the refused image was written */
+    CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_E_NOTFOUND);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM image_tags"), 2);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 2);
+    CHECK_EQ(u.bytes, 1001 + 1002);
+    /* a duplicate is answered with the existing image, quota or not */
+    fill_image(&img, a.id, 1, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_EXISTS);
+    CHECK_EQ(q.over, META_QUOTA_NONE);
+    CHECK_EQ(img.id, first.id);
+    /* another user has their own count */
+    fill_image(&img, b.id, 3, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    /* a delete frees its place */
+    CHECK_EQ(m->ops->image_delete(m, first.id, a.id, &out), KHO_OK);
+    fill_image(&img, a.id, 3, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+
+    /* overrides: per user, 0 unlimited, META_QUOTA_DEFAULT back to the server's */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES, 0, 0), KHO_OK);
+    fill_image(&img, a.id, 4, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, b.id, 4, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK);
+    fill_image(&img, b.id, 5, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, 3);
+    CHECK_EQ(u.quota_images, 0);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+
+    /* a byte quota: used + new must stay within it */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_BYTES, 0, u.bytes + 1005), KHO_OK);
+    fill_image(&img, a.id, 6, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_E_TOO_LARGE); /* 1006 bytes */
+    CHECK_EQ(q.over, META_QUOTA_BYTES);
+    CHECK_EQ(q.used, u.bytes);
+    CHECK_EQ(q.limit, u.bytes + 1005);
+    fill_image(&img, a.id, 5, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &img, &q), KHO_OK); /* 1005 bytes: exactly full */
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES | META_SET_QUOTA_BYTES,
+                                    META_QUOTA_DEFAULT, META_QUOTA_DEFAULT),
+             KHO_OK);
+    CHECK_EQ(m->ops->user_usage(m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.quota_images, META_QUOTA_DEFAULT);
+    CHECK_EQ(u.quota_bytes, META_QUOTA_DEFAULT);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM users WHERE quota_bytes IS NULL"), 2);
+
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, META_SET_QUOTA_IMAGES, -5, 0), KHO_E_INVALID);
+    CHECK_EQ(m->ops->user_set_quota(m, a.id, 4, 1, 1), KHO_E_INVALID);
+    CHECK_EQ(m->ops->user_set_quota(m, a.id + b.id, META_SET_QUOTA_IMAGES, 1, 0), KHO_E_NOTFOUND);
+    fx_done(&f);
+}
+
+#define QUOTA_RACERS 6
+#define QUOTA_EACH 10
+#define QUOTA_IMAGES 7
+
+struct quota_racer {
+    struct meta_store *m;
+    uint64_t owner;
+    unsigned first;
+    int ok, refused, bad;
+};
+
+static void *quota_racer_main(void *p)
+{
+    struct quota_racer *r = p;
+    for (unsigned i = 0; i < QUOTA_EACH; i++) {
+        struct meta_image img;
+        struct meta_quota q = {.default_images = QUOTA_IMAGES};
+        fill_image(&img, r->owner, r->first + i, "", META_PRIVATE);
+        enum kho_err rc = r->m->ops->image_insert(r->m, &img, &q);
+        if (rc == KHO_OK)
+            r->ok++;
+        else if (rc == KHO_E_TOO_LARGE && q.over == META_QUOTA_IMAGES)
+            r->refused++;
+        else
+            r->bad++;
+    }
+    return NULL;
+}
+
+/* Concurrent inserts against one quota leave exactly the quota's number of images. */
+static void test_image_quota_race(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_user a;
+    CHECK_EQ(add_user(f.m, "alice", &a), KHO_OK);
+    struct quota_racer r[QUOTA_RACERS];
+    pthread_t t[QUOTA_RACERS];
+    for (int i = 0; i < QUOTA_RACERS; i++) {
+        r[i] = (struct quota_racer){f.m, a.id, (unsigned)(i * QUOTA_EACH), 0, 0, 0};
+        CHECK_EQ(pthread_create(&t[i], NULL, quota_racer_main, &r[i]), 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < QUOTA_RACERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ(r[i].bad, 0);
+        ok += r[i].ok;
+        refused += r[i].refused;
+    }
+    CHECK_EQ(ok, QUOTA_IMAGES);
+    CHECK_EQ(refused, QUOTA_RACERS * QUOTA_EACH - QUOTA_IMAGES);
+    struct meta_usage u;
+    CHECK_EQ(f.m->ops->user_usage(f.m, a.id, &u), KHO_OK);
+    CHECK_EQ(u.images, QUOTA_IMAGES);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM images"), QUOTA_IMAGES);
+    CHECK_EQ(db_int(&f, "SELECT sum(bytes) FROM images"), u.bytes);
+    fx_done(&f);
+}
+
+/* ---- API keys ---- */
+
+static void fill_key(struct meta_key *k, uint64_t user_id, const char *name, enum meta_scope s)
+{
+    memset(k, 0, sizeof(*k));
+    k->id = ids_next(3);
+    k->user_id = user_id;
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->scope = s;
+    snprintf(k->prefix, sizeof(k->prefix), "kho_%08x", (unsigned)(k->id & 0xffffffff));
+}
+
+static void test_keys(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b, who;
+    struct meta_key k1, k2, got, list[META_KEYS_MAX];
+    char h1[65], h2[65], other[65];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    fill_hash(h1, '1');
+    fill_hash(h2, '2');
+    fill_hash(other, '3');
+
+    int64_t before = now_ms();
+    fill_key(&k1, a.id, "laptop", META_SCOPE_READ);
+    k1.last_used_at = 99;
+    CHECK_EQ(m->ops->key_create(m, &k1, h1), KHO_OK);
+    CHECK(k1.created_at >= before && k1.created_at <= now_ms());
+    CHECK_EQ(k1.last_used_at, 0);
+    fill_key(&k2, a.id, "ci \xc3\xa9t\xc3\xa9", META_SCOPE_READ_WRITE);
+    CHECK_EQ(m->ops->key_create(m, &k2, h2), KHO_OK);
+    CHECK_EQ(m->ops->key_create(m, &k2, other), KHO_E_EXISTS); /* same id */
+    fill_key(&got, b.id, "dup", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, h1), KHO_E_EXISTS); /* same hash */
+
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_OK);
+    CHECK_EQ(who.id, a.id);
+    CHECK_STR(who.username, "alice");
+    CHECK_EQ(got.id, k1.id);
+    CHECK_EQ(got.user_id, a.id);
+    CHECK_STR(got.name, "laptop");
+    CHECK_EQ(got.scope, META_SCOPE_READ);
+    CHECK_STR(got.prefix, k1.prefix);
+    CHECK_EQ(got.created_at, k1.created_at);
+    CHECK_EQ(got.last_used_at, 0);
+    CHECK_EQ(m->ops->key_lookup(m, other, &who, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_lookup(m, "kho_not-a-hash", &who, &got), KHO_E_NOTFOUND);
+
+    CHECK_EQ(m->ops->key_list(m, a.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(list[0].id, k2.id); /* newest first */
+    CHECK_STR(list[0].name, k2.name);
+    CHECK_EQ(list[0].scope, META_SCOPE_READ_WRITE);
+    CHECK_EQ(list[1].id, k1.id);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, 1, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(m->ops->key_list(m, b.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, 0, &n), KHO_E_INVALID);
+    CHECK_EQ(m->ops->key_list(m, a.id, list, META_KEYS_MAX + 1, &n), KHO_E_TOO_LARGE);
+
+    CHECK_EQ(m->ops->key_touch(m, k1.id, 12345), KHO_OK);
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_OK);
+    CHECK_EQ(got.last_used_at, 12345);
+
+    CHECK_EQ(m->ops->key_delete(m, k1.id, b.id), KHO_E_NOTFOUND); /* not bob's */
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->key_touch(m, k1.id, 1), KHO_OK); /* a touch racing a revoke is harmless */
+
+    fill_key(&got, a.id, "", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "tab\there", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "x", (enum meta_scope)2);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_INVALID);
+    fill_key(&got, a.id, "x", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, "short"), KHO_E_INVALID);
+    fill_key(&got, a.id + b.id, "x", META_SCOPE_READ);
+    CHECK_EQ(m->ops->key_create(m, &got, other), KHO_E_NOTFOUND); /* no such user */
+    fx_done(&f);
+}
+
+static void test_keys_ceiling(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_user a;
+    struct meta_key k, list[META_KEYS_MAX];
+    char hash[65];
+    int n;
+    CHECK_EQ(add_user(f.m, "alice", &a), KHO_OK);
+    for (int i = 0; i < META_KEYS_MAX; i++) {
+        fill_key(&k, a.id, "k", META_SCOPE_READ);
+        snprintf(hash, sizeof(hash), "%064x", i);
+        CHECK_EQ(f.m->ops->key_create(f.m, &k, hash), KHO_OK);
+    }
+    fill_key(&k, a.id, "one too many", META_SCOPE_READ);
+    CHECK_EQ(f.m->ops->key_create(f.m, &k, SHA_A), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM api_keys"), META_KEYS_MAX);
+    CHECK_EQ(f.m->ops->key_list(f.m, a.id, list, META_KEYS_MAX, &n), KHO_OK);
+    CHECK_EQ(n, META_KEYS_MAX);
+    CHECK_EQ(f.m->ops->key_delete(f.m, list[0].id, a.id), KHO_OK);
+    CHECK_EQ(f.m->ops->key_create(f.m, &k, SHA_A), KHO_OK);
+    fx_done(&f);
+}
+
+/* ---- albums and share links ---- */
+
+static enum kho_err add_album(struct meta_store *m, uint64_t owner, const char *title,
+                              struct meta_album *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = ids_next(3);
+    a->owner_id = owner;
+    snprintf(a->title, sizeof(a->title), "%s", title);
+    snprintf(a->description, sizeof(a->description), "about %s", title);
+    return m->ops->album_create(m, a);
+}
+
+static void test_albums(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_album al[3], got, out[4];
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (int i = 0; i < 3; i++) {
+        char title[16];
+        snprintf(title, sizeof(title), "album %d", i);
+        CHECK_EQ(add_album(m, a.id, title, &al[i]), KHO_OK);
+        CHECK(al[i].created_at > 0 && al[i].updated_at == al[i].created_at);
+    }
+    CHECK_EQ(m->ops->album_get(m, al[1].id, a.id, &got), KHO_OK);
+    CHECK_STR(got.title, "album 1");
+    CHECK_STR(got.description, "about album 1");
+    CHECK_EQ(got.image_count, 0);
+    CHECK(!got.has_cover);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(m->ops->album_get(m, al[1].id, b.id, &got), KHO_E_NOTFOUND);
+
+    /* newest first, keyset pages */
+    CHECK_EQ(m->ops->album_list(m, a.id, 0, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, al[2].id);
+    CHECK_EQ(out[1].id, al[1].id);
+    CHECK_EQ(m->ops->album_list(m, a.id, out[1].id, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(out[0].id, al[0].id);
+    CHECK_EQ(m->ops->album_list(m, b.id, 0, 4, out, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->album_list(m, a.id, 0, META_LIST_MAX + 1, out, &n), KHO_E_TOO_LARGE);
+
+    /* edits change only the fields named, and only the owner's */
+    struct meta_album ch = {0};
+    snprintf(ch.title, sizeof(ch.title), "renamed");
+    snprintf(ch.description, sizeof(ch.description), "ignored");
+    CHECK_EQ(m->ops->album_update(m, al[0].id, b.id, META_SET_ALBUM_TITLE, &ch), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_TITLE, &ch), KHO_OK);
+    CHECK_STR(ch.title, "renamed");
+    CHECK_STR(ch.description, "about album 0");
+    CHECK(ch.updated_at >= al[0].updated_at);
+    ch.title[0] = '\0';
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_TITLE, &ch), KHO_E_INVALID);
+    memset(ch.description, 'd', sizeof(ch.description));
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, META_SET_ALBUM_DESCRIPTION, &ch),
+             KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->album_update(m, al[0].id, a.id, 8, &ch), KHO_E_INVALID);
+
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, b.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->album_get(m, al[0].id, a.id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_delete(m, al[0].id, a.id), KHO_E_NOTFOUND);
+
+    /* the ceiling counts the owner's albums only */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO albums (id, owner_id, title, created_at, updated_at) "
+             "SELECT x, %llu, 'bulk', 1, 1 FROM n",
+             META_ALBUMS_MAX - 2, (unsigned long long)a.id);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    CHECK_EQ(add_album(m, a.id, "too many", &got), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM albums WHERE title = 'too many'"), 0);
+    CHECK_EQ(add_album(m, b.id, "fine", &got), KHO_OK);
+    fx_done(&f);
+}
+
+static void test_album_images(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img[4], theirs, out[4];
+    struct meta_album al, other, got;
+    uint64_t missing = 1;
+    int n;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    for (unsigned i = 0; i < 4; i++)
+        CHECK_EQ(add_image(m, a.id, i, "", i ? META_PRIVATE : META_PUBLIC, &img[i]), KHO_OK);
+    CHECK_EQ(add_image(m, b.id, 9, "", META_PUBLIC, &theirs), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "trip", &al), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "other", &other), KHO_OK);
+
+    /* all or nothing: someone else's image in the batch adds none, and is named */
+    uint64_t ids[] = {img[0].id, img[1].id, theirs.id, img[2].id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, ids, 4, &missing, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(missing, theirs.id);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM album_images"), 0);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 0);
+    CHECK_EQ(got.updated_at, al.updated_at);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, b.id, ids, 1, &missing, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(missing, 0);
+
+    /* repeats are fine; the cover is the newest image until one is chosen */
+    uint64_t mine[] = {img[0].id, img[1].id, img[0].id, img[2].id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 4, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 3);
+    CHECK(got.has_cover);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK_STR(got.cover.owner_name, "alice");
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 2, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 3);
+    CHECK_EQ(m->ops->album_add_images(m, other.id, a.id, &img[1].id, 1, &missing, &got), KHO_OK);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, mine, 0, &missing, &got), KHO_E_INVALID);
+    CHECK_EQ(
+        m->ops->album_add_images(m, al.id, a.id, mine, META_ALBUM_BATCH_MAX + 1, &missing, &got),
+        KHO_E_TOO_LARGE);
+
+    /* newest image first, in keyset pages */
+    CHECK_EQ(m->ops->album_images(m, al.id, 0, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, img[2].id);
+    CHECK_EQ(out[1].id, img[1].id);
+    CHECK_EQ(m->ops->album_images(m, al.id, out[1].id, 2, out, &n), KHO_OK);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(out[0].id, img[0].id);
+    CHECK_EQ(m->ops->album_has_image(m, al.id, img[1].id), KHO_OK);
+    CHECK_EQ(m->ops->album_has_image(m, al.id, img[3].id), KHO_E_NOTFOUND);
+
+    /* the cover must be in the album */
+    struct meta_album ch = {.cover_id = img[3].id};
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_E_INVALID);
+    ch.cover_id = img[0].id;
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_OK);
+    CHECK_EQ(ch.cover_id, img[0].id);
+    CHECK_EQ(ch.cover.id, img[0].id);
+    CHECK_STR(ch.title, "trip");
+
+    /* taking the cover out clears it; absent ids are ignored */
+    uint64_t gone[] = {img[0].id, img[3].id, theirs.id};
+    CHECK_EQ(m->ops->album_remove_images(m, al.id, b.id, gone, 3, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->album_remove_images(m, al.id, a.id, gone, 3, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 2);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK(got.updated_at >= al.updated_at);
+
+    /* deleting an image takes it out of every album and clears it as a cover */
+    ch.cover_id = img[1].id;
+    CHECK_EQ(m->ops->album_update(m, al.id, a.id, META_SET_ALBUM_COVER, &ch), KHO_OK);
+    struct meta_image del;
+    CHECK_EQ(m->ops->image_delete(m, img[1].id, a.id, &del), KHO_OK);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 1);
+    CHECK_EQ(got.cover_id, 0);
+    CHECK_EQ(got.cover.id, img[2].id);
+    CHECK_EQ(m->ops->album_get(m, other.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, 0);
+    CHECK(!got.has_cover);
+
+    /* deleting the album keeps its images */
+    CHECK_EQ(m->ops->album_delete(m, al.id, a.id), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM album_images"), 0);
+    CHECK_EQ(m->ops->image_get(m, img[2].id, &del), KHO_OK);
+    fx_done(&f);
+}
+
+/* An album at its ceiling takes no more images, not even part of a batch. */
+static void test_album_full(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image one, two;
+    struct meta_album al, got;
+    uint64_t missing;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "big", &al), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &one), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 2, "", META_PRIVATE, &two), KHO_OK);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO images (id, owner_id, sha256, bytes, format, width, height, created_at, "
+             "blob_key) SELECT x, %llu, printf('%%064x', x), 1, 'png', 1, 1, 1, x FROM n; "
+             "INSERT INTO album_images SELECT %llu, id FROM images WHERE id <= %d; COMMIT",
+             META_ALBUM_IMAGES_MAX - 1, (unsigned long long)a.id, (unsigned long long)al.id,
+             META_ALBUM_IMAGES_MAX - 1);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    uint64_t both[] = {one.id, two.id};
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 2, &missing, &got), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->album_get(m, al.id, a.id, &got), KHO_OK);
+    CHECK_EQ(got.image_count, META_ALBUM_IMAGES_MAX - 1);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 1, &missing, &got), KHO_OK);
+    CHECK_EQ(got.image_count, META_ALBUM_IMAGES_MAX);
+    CHECK_EQ(got.cover.id, one.id);
+    CHECK_EQ(m->ops->album_add_images(m, al.id, a.id, both, 1, &missing, &got), KHO_OK);
+    fx_done(&f);
+}
+
+static void test_links(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a, b;
+    struct meta_image img, theirs, del;
+    struct meta_album al;
+    struct meta_link l[4], got, out[4];
+    int n;
+    int64_t now = now_ms();
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_user(m, "bob", &b), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    CHECK_EQ(add_image(m, b.id, 2, "", META_PRIVATE, &theirs), KHO_OK);
+    CHECK_EQ(add_album(m, a.id, "trip", &al), KHO_OK);
+
+    l[0] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    l[1] = (struct meta_link){ids_next(4), a.id, META_LINK_ALBUM, al.id, now + 60000, 0};
+    l[2] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, now - 1, 0};
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(m->ops->link_create(m, &l[i], now - 10), KHO_OK);
+    CHECK_EQ(l[0].created_at, now - 10);
+    /* only the owner's targets, of the right kind */
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, theirs.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, al.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+    l[3] = (struct meta_link){ids_next(4), b.id, META_LINK_ALBUM, al.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_NOTFOUND);
+
+    CHECK_EQ(m->ops->link_get(m, l[1].id, &got), KHO_OK);
+    CHECK_EQ(got.kind, META_LINK_ALBUM);
+    CHECK_EQ(got.target_id, al.id);
+    CHECK_EQ(got.owner_id, a.id);
+    CHECK_EQ(got.expires_at, now + 60000);
+    CHECK_EQ(m->ops->link_get(m, l[0].id, &got), KHO_OK);
+    CHECK_EQ(got.kind, META_LINK_IMAGE);
+    CHECK_EQ(got.target_id, img.id);
+    CHECK_EQ(got.expires_at, 0);
+
+    /* the expired link is not listed, then purged by the next create */
+    CHECK_EQ(m->ops->link_list(m, a.id, now, out, 4, &n), KHO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(out[0].id, l[1].id);
+    CHECK_EQ(out[1].id, l[0].id);
+    CHECK_EQ(m->ops->link_list(m, b.id, now, out, 4, &n), KHO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(m->ops->link_list(m, a.id, now, out, META_LINKS_MAX + 1, &n), KHO_E_TOO_LARGE);
+    CHECK_EQ(m->ops->link_get(m, l[2].id, &got), KHO_OK);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[2].id, &got), KHO_E_NOTFOUND);
+
+    /* revoking is the owner's */
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, b.id), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[3].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->link_delete(m, l[3].id, a.id), KHO_E_NOTFOUND);
+
+    /* links go with their targets */
+    CHECK_EQ(m->ops->album_delete(m, al.id, a.id), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[1].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->image_delete(m, img.id, a.id, &del), KHO_OK);
+    CHECK_EQ(m->ops->link_get(m, l[0].id, &got), KHO_E_NOTFOUND);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM links"), 0);
+
+    /* the ceiling counts unexpired links */
+    CHECK_EQ(add_image(m, a.id, 3, "", META_PRIVATE, &img), KHO_OK);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d) "
+             "INSERT INTO links (id, owner_id, image_id, expires_at, created_at) "
+             "SELECT x, %llu, %llu, 0, 1 FROM n",
+             META_LINKS_MAX, (unsigned long long)a.id, (unsigned long long)img.id);
+    CHECK_EQ(db_exec(&f, sql), SQLITE_OK);
+    l[3] = (struct meta_link){ids_next(4), a.id, META_LINK_IMAGE, img.id, 0, 0};
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_E_TOO_LARGE);
+    CHECK_EQ(db_exec(&f, "UPDATE links SET expires_at = 5 WHERE id = 1"), SQLITE_OK);
+    CHECK_EQ(m->ops->link_create(m, &l[3], now), KHO_OK);
+    CHECK_EQ(db_int(&f, "SELECT count(*) FROM links"), META_LINKS_MAX);
+    fx_done(&f);
+}
+
 T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
        T(test_migrate_runner), T(test_upgrade_from_0001), T(test_users), T(test_sessions),
        T(test_image_insert_dedup_get), T(test_list_owner_pages_and_tags), T(test_list_public),
        T(test_image_update), T(test_image_delete_and_usage), T(test_image_details_roundtrip),
        T(test_image_details_invalid), T(test_image_set_placeholder), T(test_variants),
        T(test_variant_ceiling), T(test_group_commit), T(test_variant_delete_race),
-       T(test_point_reads_fast))
+       T(test_point_reads_fast), T(test_migrate_fills_gap), T(test_upgrade_backfills_usage),
+       T(test_quota_check), T(test_image_quota), T(test_image_quota_race), T(test_keys),
+       T(test_keys_ceiling), T(test_albums), T(test_album_images), T(test_album_full),
+       T(test_links))
