@@ -2,7 +2,7 @@
 // changes, errors turned into ApiError with the server's own message; the server's client
 // settings (/api/v1/config); and URLs of image variants.
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;

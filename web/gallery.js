@@ -16,7 +16,7 @@ const TILE_SIZES = '(max-width: 560px) 50vw, (max-width: 900px) 33vw, 240px';
 
 // One tile's <img>: square cover crops at every allow-listed size a tile may need. The 256
 // crop is the thumb preset made at upload, so the common case is already on disk.
-export function thumbImage(cfg, img) {
+function thumbImage(cfg, img) {
   const sizes = sizesBetween(cfg, 128, 800);
   const el = h('img', {
     alt: altOf(img),
@@ -191,7 +191,7 @@ function tagsOf(items) {
   return n;
 }
 
-export function usageText(me) {
+function usageText(me) {
   const q = me.quota || null;
   const bytes = q && q.bytes ? `${formatBytes(me.bytes_used)} of ${formatBytes(q.bytes)}` : formatBytes(me.bytes_used);
   const n = q && q.images ? `${formatCount(me.image_count)} of ${formatCount(q.images)} photos` : `${formatCount(me.image_count)} ${me.image_count === 1 ? 'photo' : 'photos'}`;

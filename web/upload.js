@@ -9,7 +9,7 @@ const PARALLEL = 3;
 const TITLE_MAX = 200; // bytes, as the server counts
 
 // The image format of a file's first bytes, or '' when it is none kho reads.
-export function sniff(b) {
+function sniff(b) {
   const at = (i, ...v) => v.every((x, k) => b[i + k] === x);
   const text = (i, s) => [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
   if (at(0, 0xff, 0xd8, 0xff)) return 'jpeg';

@@ -3,7 +3,8 @@
 // the flows of a person using it (sign up, upload, browse, edit, albums, sharing, deletion),
 // once at desktop size and once at phone size, with cheap accessibility checks on the way.
 // Any console error or page error fails the test it happens in; a failing test leaves a
-// screenshot in tests/browser/out/. Ends with "N passed, N failed"; exit status 1 on failure.
+// screenshot in tests/browser/out/ (so do the main screens on every run, for people to look
+// at). Ends with "N passed, N failed"; exit status 1 on failure.
 //
 // Usage: KHO_BIN=build/kho node tests/browser/run.mjs [-k SUBSTRING]...
 import { spawn } from 'node:child_process';
@@ -166,6 +167,17 @@ async function checkA11y(page, where) {
   assert(problems.length === 0, `accessibility problems on ${where}:\n    ${problems.join('\n    ')}`);
 }
 
+// The same checks with the system in dark mode, which has colours of its own.
+async function checkA11yDark(page, where) {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  try {
+    await page.waitForTimeout(300); // let the colour transitions end
+    await checkA11y(page, `${where} (dark)`);
+  } finally {
+    await page.emulateMedia({ colorScheme: 'light' });
+  }
+}
+
 async function shot(page, name) {
   fs.mkdirSync(OUT, { recursive: true });
   const file = path.join(OUT, `${name}.png`);
@@ -275,9 +287,11 @@ const flow = [
       assert(/\?w=256&h=256&fit=cover 256w/.test(i.srcset), `srcset lacks the allow-listed sizes: ${i.srcset}`);
       assert(i.alt.startsWith(`${s.tag}-photo-`), `alt text is not the title: ${i.alt}`);
     }
-    await page.locator('#usage-line', { hasText: '3 photos' }).waitFor();
+    // "40 KiB, 3 photos", or with quotas "40 KiB of 10 GiB, 3 of 100,000 photos"
+    await page.locator('#usage-line', { hasText: /^[\d.]+ KiB( of [\d.]+ GiB)?, 3( of [\d,]+)? photos$/ }).waitFor();
     await checkA11y(page, 'the gallery');
-    s.shots.push(await shot(page, `${s.label}-gallery`));
+    await shot(page, `${s.label}-gallery`);
+    await checkA11yDark(page, 'the gallery');
   }],
 
   ['viewer steps with the keyboard', async ({ page, s }) => {
@@ -290,7 +304,8 @@ const flow = [
     const details = await viewer.locator('.details').textContent();
     assert(/Dimensions.*×/.test(details) && /Size/.test(details) && /PNG/.test(details), `details: ${details}`);
     await checkA11y(page, 'the viewer');
-    s.shots.push(await shot(page, `${s.label}-viewer`));
+    await shot(page, `${s.label}-viewer`);
+    await checkA11yDark(page, 'the viewer');
     await page.keyboard.press('ArrowRight');
     await counter.filter({ hasText: '2 of 3' }).waitFor();
     const second = await img.getAttribute('src');
@@ -301,10 +316,45 @@ const flow = [
     await counter.filter({ hasText: '2 of 3' }).waitFor();
     assert((await img.getAttribute('src')) === second, 'ArrowLeft did not go back');
     await page.waitForFunction(() => document.querySelector('.viewer-img').naturalWidth > 0);
+    // Tab and Shift+Tab stay inside the dialog
+    for (const key of [...Array(25).fill('Tab'), ...Array(5).fill('Shift+Tab')]) {
+      await page.keyboard.press(key);
+      assert(await page.evaluate(() => document.activeElement.closest('dialog.viewer') !== null), `${key} left the viewer`);
+    }
     await page.keyboard.press('Escape');
     await viewer.waitFor({ state: 'detached' });
     const focused = await page.evaluate(() => document.activeElement.className);
     assert(focused === 'tile', `focus not restored to a tile after closing, but on '${focused}'`);
+  }],
+
+  ['infinite scroll loads the next page', async ({ page }) => {
+    // pages of 48 would take 49 uploads: serve a long first page of copies of the real
+    // photos (same URLs, new ids) and a second page after its cursor
+    await home(page);
+    const real = await page.evaluate(async () => (await (await fetch('/api/v1/images')).json()).items);
+    const asked = [];
+    const list = /\/api\/v1\/images\?/;
+    await page.route(list, (route) => {
+      const url = new URL(route.request().url());
+      if (route.request().method() !== 'GET') return route.fallback();
+      asked.push(url.search);
+      const cursor = url.searchParams.get('cursor');
+      const items = cursor
+        ? real
+        : Array.from({ length: 48 }, (_, i) => ({ ...real[i % real.length], id: String(9000000000 + i), title: `copy ${i}` }));
+      return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ items, next_cursor: cursor ? null : '123' }) });
+    });
+    try {
+      await home(page);
+      await page.waitForFunction(() => document.querySelectorAll('.grid li').length === 48);
+      await page.locator('.grid li').last().scrollIntoViewIfNeeded();
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.waitForFunction((n) => document.querySelectorAll('.grid li').length === n, 48 + real.length);
+      assert(asked.length === 2 && asked[1].includes('cursor=123'), `pages asked: ${asked}`);
+      await page.locator('.grid-status', { hasText: `All ${48 + real.length} photos shown.` }).waitFor();
+    } finally {
+      await page.unroute(list);
+    }
   }],
 
   ['edit tags and filter by one', async ({ page }) => {
@@ -361,7 +411,7 @@ const flow = [
     await picker.locator('.tile').nth(0).click();
     await picker.locator('.tile').nth(1).click();
     await checkA11y(page, 'the photo picker');
-    s.shots.push(await shot(page, `${s.label}-picker`));
+    await shot(page, `${s.label}-picker`);
     await picker.getByRole('button', { name: 'Add 2 photos' }).click();
     await picker.waitFor({ state: 'detached' });
     await page.locator('.sub', { hasText: '2 photos' }).waitFor({ timeout: TIMEOUT });
@@ -379,7 +429,7 @@ const flow = [
     await settled(page, viewer.locator('.form-status.ok', { hasText: 'album cover' }));
     await page.keyboard.press('Escape');
     await page.locator('.sub', { hasText: 'cover chosen' }).waitFor();
-    s.shots.push(await shot(page, `${s.label}-album`));
+    await shot(page, `${s.label}-album`);
     await page.getByRole('link', { name: '← Albums' }).click();
     const card = page.locator('.album-card', { hasText: 'Summer trip 2026' });
     await card.waitFor();
@@ -389,7 +439,7 @@ const flow = [
     });
     assert((await card.locator('img').getAttribute('src')).includes(`/i/${coverId}?`), 'the album card does not show the cover');
     assert((await card.locator('.album-count').textContent()) === '2 photos', 'the album card count is wrong');
-    s.shots.push(await shot(page, `${s.label}-albums`));
+    await shot(page, `${s.label}-albums`);
   }],
 
   ['share a link and open it logged out', async ({ page, browser, s, watchContext }) => {
@@ -405,7 +455,7 @@ const flow = [
     const link = await url.inputValue();
     assert(link.startsWith(`${s.base}/s/`), `the link is ${link}`);
     await checkA11y(page, 'the share dialog');
-    s.shots.push(await shot(page, `${s.label}-share`));
+    await shot(page, `${s.label}-share`);
     const anon = await browser.newContext({ viewport: page.viewportSize(), baseURL: s.base });
     watchContext(anon);
     try {
@@ -416,13 +466,14 @@ const flow = [
       await imagesLoaded(other, 'img.shared-img', 1);
       assert(/share=/.test(await other.locator('img.shared-img').getAttribute('src')), 'the shared image is not loaded through the link');
       await checkA11y(other, 'a shared photo');
-      s.shots.push(await shot(other, `${s.label}-shared`));
+      await shot(other, `${s.label}-shared`);
     } finally {
       await anon.close();
     }
   }],
 
   ['share an album and open it logged out', async ({ page, browser, s, watchContext }) => {
+    assert(s.albumUrl, 'no album was made by the test before');
     await page.goto(s.albumUrl);
     await page.getByRole('button', { name: 'Share album…' }).click();
     const dialog = page.locator('dialog.share[open]');
@@ -449,6 +500,7 @@ const flow = [
   }],
 
   ['remove a photo from the album, then delete the album', async ({ page, s }) => {
+    assert(s.albumUrl, 'no album was made by the test before');
     await page.goto(s.albumUrl);
     await page.locator('.album-grid .grid li').nth(1).waitFor();
     const viewer = await openViewer(page, 0);
@@ -586,6 +638,24 @@ const flow = [
     await page.locator('dialog.box[open]').getByRole('button', { name: 'Revoke' }).click();
     await page.locator('.form-status.ok', { hasText: 'revoked' }).waitFor();
   }],
+
+  ['log out, then log in again', async ({ page, s, allowConsole }) => {
+    allowConsole(/status of 401/); // the wrong password, on purpose
+    allowConsole(/status of 404 .*\/api\/v1\/keys/); // keys have their own test above
+    await page.goto('/account');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.locator('h1', { hasText: 'Log in' }).waitFor();
+    assert(!(await page.context().cookies()).some((c) => c.name === 'kho_session'), 'the session cookie outlived the logout');
+    await checkA11y(page, 'the login screen');
+    await page.getByLabel('Username').fill(s.username);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('[role=alert]', { hasText: 'Wrong username or password.' }).waitFor();
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('h1', { hasText: 'Your photos' }).waitFor();
+    await page.waitForFunction((n) => document.querySelectorAll('.grid li').length === n, s.ids.length);
+  }],
 ];
 
 // Independent of the flow: the placeholder decoder against the server's encoder.
@@ -673,7 +743,7 @@ async function main() {
       watchContext(context);
       const page = await context.newPage();
       const tag = `${run.label}${Date.now().toString(36).slice(-4)}`;
-      const s = { label: run.label, tag, base: kho.base, username: `${tag}_user`, images: testImages(tag), shots: [] };
+      const s = { label: run.label, tag, base: kho.base, username: `${tag}_user`, images: testImages(tag) };
       const tests = [...flow];
       // tests that do not depend on the screen size run once
       if (run === runs[0])
