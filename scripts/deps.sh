@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages kho needs, and only those that are missing (idempotent).
 # Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before it)
+#        scripts/deps.sh scale   (build + test + the engines of issue #5, see tests/svc/)
 # From test on, also Node.js + npm when missing and tests/browser's npm modules (playwright-core).
 set -eu
 
@@ -11,12 +12,16 @@ libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev fonts
 test="python3 libvips-tools clang libclang-rt-14-dev curl chromium"
 bench="wrk nginx-light libnginx-mod-http-dav-ext libnginx-mod-http-image-filter graphicsmagick
 mate-backgrounds lomiri-wallpapers time"
+# The smallest set for tests/svc: ceph-mon, ceph-osd and radosgw bring ceph-common (ceph,
+# ceph-authtool, monmaptool); postgresql brings its client, redis-server brings redis-cli.
+scale="postgresql libpq-dev redis-server libhiredis-dev ceph-mon ceph-osd radosgw nginx-light"
 
 case "$level" in
 build) want="$build" ;;
 test) want="$build $test" ;;
 bench) want="$build $test $bench" ;;
-*) echo "deps.sh: unknown level '$level' (build, test or bench)" >&2; exit 2 ;;
+scale) want="$build $test $scale" ;;
+*) echo "deps.sh: unknown level '$level' (build, test, bench or scale)" >&2; exit 2 ;;
 esac
 
 # any Node.js with npm will do (a nodesource one bundles npm); else Debian's
