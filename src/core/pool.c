@@ -13,6 +13,7 @@ struct pool {
     pthread_cond_t cv;
     struct pool_job *head, *tail;
     size_t queued, max_queue;
+    size_t running; /* jobs taken by a thread and not yet returned */
     bool stopping;
     int nthreads, nice;
     pthread_t *threads;
@@ -37,8 +38,12 @@ static void *worker(void *arg)
         if (!p->head)
             p->tail = NULL;
         p->queued--;
+        p->running++;
         pthread_mutex_unlock(&p->mu);
-        job->run(job);
+        job->run(job); /* may free job */
+        pthread_mutex_lock(&p->mu);
+        p->running--;
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -57,6 +62,14 @@ struct pool *pool_new(int nthreads, size_t max_queue, int nice)
             abort();
         }
     return p;
+}
+
+size_t pool_pending(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->queued + p->running;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 enum kho_err pool_submit(struct pool *p, struct pool_job *job)

@@ -19,6 +19,8 @@ struct pool *pool_new(int nthreads, size_t max_queue, int nice);
 /* Queue job (not copied: it must live until its run returns). KHO_E_BUSY when the queue is
  * full or the pool is stopping. */
 enum kho_err pool_submit(struct pool *p, struct pool_job *job);
+/* Jobs queued or running now (a gauge for /metrics). */
+size_t pool_pending(struct pool *p);
 /* Run every queued job, then join the threads and free the pool. */
 void pool_free(struct pool *p);
 

@@ -461,6 +461,15 @@ def parse_metrics(text):
     return out
 
 
+def wait_for(cond, what, timeout=30.0):
+    """Poll cond() until it is true; fail naming what was awaited after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(0.02)
+
+
 def metric_sum(samples, name, **labels):
     """Sum of the samples of one metric whose labels include the given ones."""
     return sum(v for n, ls, v in samples

@@ -11,6 +11,9 @@ def test_api_node_forwards_variants_to_process_node():
                      "--sign-key", KEY)
     u = api.new_user("roles")
     img = api.upload_ok(u, lib.unique_png(300, 200), query={"visibility": "public"})
+    # the upload's eager thumbnail also goes to the process node: let it finish first
+    lib.wait_for(lambda: lib.metric_sum(api.metrics(), "kho_process_jobs") == 0,
+                 "the api node's processing pool to go idle")
     before = lib.metric_sum(proc.metrics(), "kho_http_requests_total",
                             route="/internal/v1/process", status="200")
     r = api.request("GET", "/i/%s?w=128&fmt=webp" % img["id"])

@@ -114,8 +114,10 @@ def sign(path_query):
 
 
 def settle(s, iid, token=None):
-    """Wait for an upload's eager thumbnail: asking for it joins its generation if under way."""
+    """Wait for an upload's eager thumbnail (asking for it joins its generation if under way), and
+    for the processing pool to go idle, so counters read next move only with what a test asks."""
     ok(get(s, iid, "p=thumb", token=token), "thumbnail")
+    lib.wait_for(lambda: metric(s, "kho_process_jobs") == 0, "an idle processing pool")
 
 
 def metric(s, name):

@@ -65,11 +65,17 @@ static enum kho_err metrics(struct req *r)
             "# HELP kho_http_inflight_requests requests being served\n"
             "# TYPE kho_http_inflight_requests gauge\nkho_http_inflight_requests %ld\n"
             "# HELP kho_http_inflight_body_bytes body bytes reserved by requests\n"
-            "# TYPE kho_http_inflight_body_bytes gauge\nkho_http_inflight_body_bytes %lld\n",
+            "# TYPE kho_http_inflight_body_bytes gauge\nkho_http_inflight_body_bytes %lld\n"
+            "# HELP kho_worker_jobs blocking jobs queued or running\n"
+            "# TYPE kho_worker_jobs gauge\nkho_worker_jobs %zu\n"
+            "# HELP kho_process_jobs image processing jobs queued or running\n"
+            "# TYPE kho_process_jobs gauge\nkho_process_jobs %zu\n",
             (unsigned long long)st.blobs, (unsigned long long)st.bytes,
             (unsigned long long)st.volumes, (unsigned long long)st.disk_bytes,
             (unsigned long long)st.garbage_bytes, (unsigned long long)st.index_bytes,
-            atomic_load(&server_inflight), (long long)atomic_load(&r->app->inflight_body_bytes));
+            atomic_load(&server_inflight), (long long)atomic_load(&r->app->inflight_body_bytes),
+            pool_pending(r->app->pool),
+            r->app->process_pool ? pool_pending(r->app->process_pool) : (size_t)0);
     if (rc)
         return rc;
     r->status = 200;
