@@ -82,6 +82,10 @@ static const struct opt opts[] = {
      "images each user may keep; 0 means unlimited"},
     {"public-url", S(public_url), "",
      "URL clients reach kho at (http[s]://HOST[:PORT]), for share links; default from Host"},
+    {"cache-bytes", N(OPT_SIZE, cache_bytes), "64M",
+     "memory for cached image records and logins; 0 turns the cache off"},
+    {"cache-ttl-ms", N(OPT_INT, cache_ttl_ms), "1000",
+     "longest a cached record is served: the delay before another node's change shows here"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)

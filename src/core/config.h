@@ -58,6 +58,9 @@ struct kho_config {
     int64_t quota_images;
     /* albums and share links (issue #4) */
     char public_url[512]; /* scheme://host[:port] clients reach kho at; "" = from Host */
+    /* the record cache */
+    int64_t cache_bytes;  /* in-process cache ceiling; 0 = no cache */
+    int64_t cache_ttl_ms; /* how long a cached record may be served */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

@@ -50,6 +50,12 @@ static const struct counter_def defs[M__COUNT] = {
     [M_STAGE_SYNC_NS] = {"kho_upload_stage_seconds_total", 0, 0, "sync", 1e-9},
     [M_STAGE_DB_NS] = {"kho_upload_stage_seconds_total", 0, 0, "db", 1e-9},
     [M_STAGE_THUMB_NS] = {"kho_upload_stage_seconds_total", 0, 0, "thumb", 1e-9},
+    [M_CACHE_HITS] = {"kho_cache_hits_total", "record cache lookups answered from the cache",
+                      "counter", 0, 1},
+    [M_CACHE_MISSES] = {"kho_cache_misses_total", "record cache lookups that went to the database",
+                        "counter", 0, 1},
+    [M_CACHE_EVICTIONS] = {"kho_cache_evictions_total",
+                           "cached records dropped to stay under --cache-bytes", "counter", 0, 1},
 };
 
 static _Atomic uint64_t counters[M__COUNT];

@@ -37,6 +37,10 @@ enum metric {
     M_STAGE_SYNC_NS,
     M_STAGE_DB_NS,
     M_STAGE_THUMB_NS, /* waiting (bounded) for the eager thumbnail */
+    /* the record cache (src/cache) */
+    M_CACHE_HITS,
+    M_CACHE_MISSES,
+    M_CACHE_EVICTIONS,
     M__COUNT
 };
 

@@ -8,6 +8,7 @@
 #include "core/config.h"
 
 struct blob_store;
+struct cache;
 struct meta_store;
 struct pool;
 struct ratelimit;
@@ -31,6 +32,7 @@ struct app {
     _Atomic int64_t inflight_body_bytes; /* request body bytes reserved across the server */
     _Atomic int shutting_down;
     struct apikey_touches *key_touches; /* whose last use to write down (issue #4) */
+    struct cache *cache; /* image records, users and logins (cached.h); NULL when off */
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include "auth/token.h"
 #include "http/app.h"
 #include "http/authn.h"
+#include "http/cached.h"
 #include "http/query.h"
 #include "http/router.h"
 #include "core/kho.h"
@@ -51,7 +52,7 @@ static enum kho_err resolve_key(struct req *r, const char *token)
     struct meta_key key;
     int64_t now = now_ms();
     apikey_hash(token, hash);
-    enum kho_err rc = r->app->meta->ops->key_lookup(r->app->meta, hash, &r->user, &key);
+    enum kho_err rc = cached_key_lookup(r->app, hash, &r->user, &key);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, KHO_E_UNAUTH, "unauthorized", "the API key is unknown or revoked");
     if (rc)
@@ -97,8 +98,8 @@ enum kho_err authn_resolve(struct req *r)
     if (!token_well_formed(token, len))
         return req_fail(r, KHO_E_UNAUTH, "unauthorized", "invalid token");
     token_hash(token, len, r->session_hash);
-    enum kho_err rc = r->app->meta->ops->session_lookup(r->app->meta, r->session_hash, now_ms(),
-                                                        &r->user, r->csrf_hash);
+    enum kho_err rc =
+        cached_session_lookup(r->app, r->session_hash, now_ms(), &r->user, r->csrf_hash);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, KHO_E_UNAUTH, "unauthorized", "the token is unknown or expired");
     if (rc)

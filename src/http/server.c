@@ -22,6 +22,7 @@
 #include "auth/password.h"
 #include "auth/ratelimit.h"
 #include "blob/blob.h"
+#include "cache/cache.h"
 #include "http/accesslog.h"
 #include "http/conn.h"
 #include "http/routes/routes.h"
@@ -278,6 +279,12 @@ int server_run(const struct kho_config *cfg)
         goto out;
     if (meta_open(cfg->db, &app.meta))
         goto out;
+    if (cfg->cache_ttl_ms < 1 || cfg->cache_ttl_ms > CACHE_TTL_MAX_MS) {
+        log_error("'cache-ttl-ms' must be from 1 to %d", CACHE_TTL_MAX_MS);
+        goto out;
+    }
+    if (cache_open("", cfg->cache_bytes, &app.cache))
+        goto out;
     app.login_user_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);
     app.login_ip_limit =
@@ -305,6 +312,7 @@ out:
     apikey_touches_free(app.key_touches);
     if (app.meta)
         app.meta->ops->close(app.meta);
+    cache_close(app.cache);
     blob_close(app.blob); /* flushes and syncs the store */
     accesslog_close();
     if (code == 0)

@@ -164,9 +164,10 @@ struct meta_ops {
     /* token_hash is the hex SHA-256 of the bearer token; csrf_hash likewise of the CSRF token. */
     enum kho_err (*session_create)(struct meta_store *m, const char *token_hash,
                                    const char *csrf_hash, uint64_t user_id, int64_t expires_at);
-    /* The session's user, when the session exists and expires after now (unix ms). */
+    /* The session's user, when the session exists and expires after now (unix ms); its expiry
+     * goes to *expires_at. */
     enum kho_err (*session_lookup)(struct meta_store *m, const char *token_hash, int64_t now,
-                                   struct meta_user *user, char csrf_hash[65]);
+                                   struct meta_user *user, char csrf_hash[65], int64_t *expires_at);
     enum kho_err (*session_delete)(struct meta_store *m, const char *token_hash);
 
     /* Insert a new image and count it in its owner's usage, in one transaction. When the owner
@@ -217,8 +218,10 @@ struct meta_ops {
     /* A user's keys, newest first: at most max (<= META_KEYS_MAX) records to out. */
     enum kho_err (*key_list)(struct meta_store *m, uint64_t user_id, struct meta_key *out, int max,
                              int *n);
-    /* Revoke user_id's key id. KHO_E_NOTFOUND when user_id holds no such key. */
-    enum kho_err (*key_delete)(struct meta_store *m, uint64_t id, uint64_t user_id);
+    /* Revoke user_id's key id; the SHA-256 (hex) it was looked up by goes to key_hash, so that
+     * caches can forget it. KHO_E_NOTFOUND when user_id holds no such key. */
+    enum kho_err (*key_delete)(struct meta_store *m, uint64_t id, uint64_t user_id,
+                               char key_hash[65]);
     /* The key whose SHA-256 is key_hash and its user. KHO_E_NOTFOUND when none. */
     enum kho_err (*key_lookup)(struct meta_store *m, const char *key_hash, struct meta_user *user,
                                struct meta_key *key);

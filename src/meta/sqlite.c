@@ -126,7 +126,8 @@ static const struct {
     [ST_SESSION_INSERT] = {"session_insert",
                            "INSERT INTO sessions (token_hash, csrf_hash, user_id, created_at, "
                            "expires_at) VALUES (?, ?, ?, ?, ?)"},
-    [ST_SESSION_LOOKUP] = {"session_lookup", "SELECT " USER_COLS ", s.csrf_hash FROM sessions s "
+    [ST_SESSION_LOOKUP] = {"session_lookup", "SELECT " USER_COLS ", s.csrf_hash, s.expires_at "
+                                             "FROM sessions s "
                                              "JOIN users u ON u.id = s.user_id "
                                              "WHERE s.token_hash = ? AND s.expires_at > ?"},
     [ST_SESSION_DELETE] = {"session_delete", "DELETE FROM sessions WHERE token_hash = ?"},
@@ -175,7 +176,8 @@ static const struct {
     [ST_KEY_COUNT] = {"key_count", "SELECT count(*) FROM api_keys WHERE user_id = ?"},
     [ST_KEY_LIST] = {"key_list", "SELECT " KEY_COLS "FROM api_keys k WHERE k.user_id = ? "
                                  "ORDER BY k.id DESC LIMIT ?"},
-    [ST_KEY_DELETE] = {"key_delete", "DELETE FROM api_keys WHERE id = ? AND user_id = ?"},
+    [ST_KEY_DELETE] = {"key_delete",
+                       "DELETE FROM api_keys WHERE id = ? AND user_id = ? RETURNING key_hash"},
     [ST_KEY_LOOKUP] = {"key_lookup", "SELECT " USER_COLS ", " KEY_COLS "FROM api_keys k "
                                      "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"},
     [ST_KEY_TOUCH] = {"key_touch", "UPDATE api_keys SET last_used_at = ? WHERE id = ?"},
@@ -973,7 +975,8 @@ static enum kho_err sq_session_create(struct meta_store *m, const char *token_ha
 }
 
 static enum kho_err sq_session_lookup(struct meta_store *m, const char *token_hash, int64_t now,
-                                      struct meta_user *user, char csrf_hash[65])
+                                      struct meta_user *user, char csrf_hash[65],
+                                      int64_t *expires_at)
 {
     if (!hex64(token_hash))
         return KHO_E_NOTFOUND;
@@ -985,6 +988,7 @@ static enum kho_err sq_session_lookup(struct meta_store *m, const char *token_ha
     if (rc == KHO_OK) {
         row_user(q_st(&q), user);
         col_text(q_st(&q), 5, csrf_hash, 65); /* after USER_COLS */
+        *expires_at = sqlite3_column_int64(q_st(&q), 6);
     }
     q_end(&q);
     reader_give(c);
@@ -1461,6 +1465,7 @@ static enum kho_err sq_key_list(struct meta_store *m, uint64_t user_id, struct m
 struct key_ref {
     uint64_t id, user_id;
     int64_t at;
+    char *hash; /* key_delete: the deleted key's, 65 bytes */
 };
 
 static enum kho_err key_delete_w(struct conn *c, void *arg)
@@ -1469,15 +1474,18 @@ static enum kho_err key_delete_w(struct conn *c, void *arg)
     struct q q = q_begin(c, ST_KEY_DELETE);
     q_i64(&q, (int64_t)a->id);
     q_i64(&q, (int64_t)a->user_id);
-    enum kho_err rc = q_exec(&q);
-    if (rc)
-        return rc;
-    return sqlite3_changes(c->db) ? KHO_OK : KHO_E_NOTFOUND;
+    /* RETURNING: the row is deleted by the first step, which yields its hash */
+    enum kho_err rc = q_row(&q);
+    if (rc == KHO_OK)
+        col_text(q_st(&q), 0, a->hash, 65);
+    q_end(&q);
+    return rc;
 }
 
-static enum kho_err sq_key_delete(struct meta_store *m, uint64_t id, uint64_t user_id)
+static enum kho_err sq_key_delete(struct meta_store *m, uint64_t id, uint64_t user_id,
+                                  char key_hash[65])
 {
-    struct key_ref a = {id, user_id, 0};
+    struct key_ref a = {id, user_id, 0, key_hash};
     return write_run(store_of(m), key_delete_w, &a);
 }
 
@@ -1510,7 +1518,7 @@ static enum kho_err key_touch_w(struct conn *c, void *arg)
 
 static enum kho_err sq_key_touch(struct meta_store *m, uint64_t id, int64_t at)
 {
-    struct key_ref a = {id, 0, at};
+    struct key_ref a = {id, 0, at, NULL};
     return write_run(store_of(m), key_touch_w, &a);
 }
 

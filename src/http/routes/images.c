@@ -7,6 +7,7 @@
 #include "auth/hash.h"
 #include "blob/blob.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/headers.h"
 #include "http/multipart.h"
 #include "http/router.h"
@@ -406,7 +407,7 @@ static enum kho_err images_get(struct req *r)
     enum kho_err rc = parse_id(r, &id);
     if (rc)
         return rc;
-    rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
+    rc = cached_image_get(r->app, id, &img);
     if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, &img)))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
@@ -518,7 +519,7 @@ static enum kho_err owned_image(struct req *r, struct meta_image *img)
     enum kho_err rc = parse_id(r, &id);
     if (rc)
         return rc;
-    rc = r->app->meta->ops->image_get(r->app->meta, id, img);
+    rc = cached_image_get(r->app, id, img);
     if (rc == KHO_E_NOTFOUND || (!rc && !images_visible(r, img)))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)
@@ -544,6 +545,7 @@ static enum kho_err patch_work(struct req *r)
         img.visibility = f->visibility;
     if (f->set) {
         rc = r->app->meta->ops->image_update(r->app->meta, img.id, r->user.id, f->set, &img);
+        cached_image_forget(r->app, img.id);
         if (rc == KHO_E_NOTFOUND)
             return req_fail(r, rc, "not_found", "no image '%s'", r->params[0]);
         if (rc)
@@ -597,8 +599,10 @@ static enum kho_err delete_work(struct req *r)
     if (!keys)
         return KHO_E_NOMEM;
     rc = r->app->meta->ops->variant_keys(r->app->meta, img.id, keys, META_VARIANTS_MAX, &nkeys);
-    if (!rc)
+    if (!rc) {
         rc = r->app->meta->ops->image_delete(r->app->meta, img.id, r->user.id, &img);
+        cached_image_forget(r->app, img.id);
+    }
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, rc, "not_found", "no image '%s'", r->params[0]);
     if (rc)

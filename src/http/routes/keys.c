@@ -4,6 +4,7 @@
 #include <string.h>
 #include "auth/apikey.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/router.h"
 #include "http/views.h"
 #include "core/kho.h"
@@ -99,7 +100,10 @@ static enum kho_err keys_list(struct req *r)
 static enum kho_err delete_work(struct req *r)
 {
     uint64_t *id = r->ctx;
-    enum kho_err rc = r->app->meta->ops->key_delete(r->app->meta, *id, r->user.id);
+    char hash[65];
+    enum kho_err rc = r->app->meta->ops->key_delete(r->app->meta, *id, r->user.id, hash);
+    if (rc == KHO_OK)
+        cached_key_forget(r->app, hash);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, rc, "not_found", "no API key '%s'", r->params[0]);
     if (rc)

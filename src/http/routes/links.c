@@ -4,6 +4,7 @@
 #include <string.h>
 #include "auth/linktoken.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/router.h"
 #include "http/views.h"
 #include "http/routes/routes.h"
@@ -201,7 +202,7 @@ enum kho_err links_share_grant(struct req *r, const char *token, const struct me
 static enum kho_err shared_image(struct req *r, const struct meta_link *l, const char *token)
 {
     struct meta_image img;
-    enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, l->target_id, &img);
+    enum kho_err rc = cached_image_get(r->app, l->target_id, &img);
     if (rc == KHO_E_NOTFOUND) /* deleted since the link was read: it went with it */
         return no_link(r);
     if (rc)

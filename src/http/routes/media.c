@@ -5,6 +5,7 @@
 #include <string.h>
 #include "blob/blob.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/headers.h"
 #include "http/router.h"
 #include "http/routes/routes.h"
@@ -96,7 +97,7 @@ static enum kho_err media_get(struct req *r)
     bool shared;
     if (!ids_parse(r->params[0], &id))
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
-    enum kho_err rc = r->app->meta->ops->image_get(r->app->meta, id, &img);
+    enum kho_err rc = cached_image_get(r->app, id, &img);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, KHO_E_NOTFOUND, "not_found", "no image '%s'", r->params[0]);
     if (rc)

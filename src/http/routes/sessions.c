@@ -8,6 +8,7 @@
 #include "auth/token.h"
 #include "http/app.h"
 #include "http/authn.h"
+#include "http/cached.h"
 #include "http/router.h"
 #include "http/routes/routes.h"
 #include "http/views.h"
@@ -102,6 +103,7 @@ static enum kho_err sessions_create(struct req *r)
 static enum kho_err logout_work(struct req *r)
 {
     enum kho_err rc = r->app->meta->ops->session_delete(r->app->meta, r->session_hash);
+    cached_session_forget(r->app, r->session_hash);
     if (rc && rc != KHO_E_NOTFOUND)
         return rc;
     set_cookies(r, "", "", 0);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "auth/password.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/router.h"
 #include "http/routes/routes.h"
 #include "http/views.h"
@@ -115,6 +116,7 @@ static enum kho_err me_patch_work(struct req *r)
 {
     const char *wm = r->ctx;
     enum kho_err rc = r->app->meta->ops->user_set_watermark(r->app->meta, r->user.id, wm);
+    cached_user_forget(r->app, r->user.id);
     if (rc)
         return rc;
     snprintf(r->user.watermark, sizeof(r->user.watermark), "%s", wm);

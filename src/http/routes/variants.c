@@ -14,6 +14,7 @@
 #include "auth/signature.h"
 #include "blob/blob.h"
 #include "http/app.h"
+#include "http/cached.h"
 #include "http/headers.h"
 #include "http/process_client.h"
 #include "http/query.h"
@@ -436,8 +437,10 @@ static enum kho_err generate(struct vwait *v, const char **why)
     }
     if (v->ticket && !v->img.placeholder[0] &&
         placeholder_thumbhash(out.data, out.len, v->ticket->placeholder,
-                              sizeof(v->ticket->placeholder)) == KHO_OK)
+                              sizeof(v->ticket->placeholder)) == KHO_OK) {
         app->meta->ops->image_set_placeholder(app->meta, v->img.id, v->ticket->placeholder);
+        cached_image_forget(app, v->img.id);
+    }
     rc = blob_put(app->blob, v->key, out.data, out.len);
     struct meta_variant mv = {.key = v->key,
                               .image_id = v->img.id,

@@ -374,6 +374,7 @@ static void test_sessions(void)
     struct meta_store *m = f.m;
     struct meta_user u, got;
     char csrf[65];
+    int64_t exp = 0;
     CHECK_EQ(add_user(m, "alice", &u), KHO_OK);
     int64_t now = now_ms();
     char tok[65], csrf_h[65], other[65];
@@ -386,15 +387,16 @@ static void test_sessions(void)
              KHO_E_NOTFOUND); /* no such user */
     CHECK_EQ(m->ops->session_create(m, "not-hex", csrf_h, u.id, now + 60000), KHO_E_INVALID);
 
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_OK);
     CHECK_EQ(got.id, u.id);
     CHECK_STR(got.username, "alice");
     CHECK_STR(csrf, csrf_h);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now + 60000, &got, csrf), KHO_E_NOTFOUND);
-    CHECK_EQ(m->ops->session_lookup(m, other, now, &got, csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(exp, now + 60000);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now + 60000, &got, csrf, &exp), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, other, now, &got, csrf, &exp), KHO_E_NOTFOUND);
 
     CHECK_EQ(m->ops->session_delete(m, tok), KHO_OK);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->session_delete(m, tok), KHO_E_NOTFOUND);
 
     /* An expired row is trimmed by a later login. */
@@ -403,7 +405,7 @@ static void test_sessions(void)
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
     CHECK_EQ(m->ops->session_create(m, tok, csrf_h, u.id, now + 60000), KHO_OK);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_OK);
     fx_done(&f);
 }
 
@@ -1188,6 +1190,7 @@ static void test_point_reads_fast(void)
     CHECK_EQ(add_user(m, "alice", &u), KHO_OK);
     CHECK_EQ(add_image(m, u.id, 1, "cat", META_PUBLIC, &img), KHO_OK);
     char tok[65], csrf[65];
+    int64_t exp;
     fill_hash(tok, 'a');
     fill_hash(csrf, 'c');
     CHECK_EQ(m->ops->session_create(m, tok, csrf, u.id, now_ms() + 60000), KHO_OK);
@@ -1195,7 +1198,7 @@ static void test_point_reads_fast(void)
     uint64_t t0 = mono_ns();
     for (int i = 0; i < ROUNDS; i++) {
         CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
-        CHECK_EQ(m->ops->session_lookup(m, tok, now_ms(), &got, csrf), KHO_OK);
+        CHECK_EQ(m->ops->session_lookup(m, tok, now_ms(), &got, csrf, &exp), KHO_OK);
     }
     uint64_t per = (mono_ns() - t0) / (2 * ROUNDS);
     printf("  %llu ns per point read\n", (unsigned long long)per);
@@ -1517,9 +1520,11 @@ static void test_keys(void)
     CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_OK);
     CHECK_EQ(got.last_used_at, 12345);
 
-    CHECK_EQ(m->ops->key_delete(m, k1.id, b.id), KHO_E_NOTFOUND); /* not bob's */
-    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_OK);
-    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id), KHO_E_NOTFOUND);
+    char revoked[65] = "";
+    CHECK_EQ(m->ops->key_delete(m, k1.id, b.id, revoked), KHO_E_NOTFOUND); /* not bob's */
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id, revoked), KHO_OK);
+    CHECK_STR(revoked, h1); /* what a cache of lookups must forget */
+    CHECK_EQ(m->ops->key_delete(m, k1.id, a.id, revoked), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->key_lookup(m, h1, &who, &got), KHO_E_NOTFOUND);
     CHECK_EQ(m->ops->key_touch(m, k1.id, 1), KHO_OK); /* a touch racing a revoke is harmless */
 
@@ -1555,7 +1560,7 @@ static void test_keys_ceiling(void)
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM api_keys"), META_KEYS_MAX);
     CHECK_EQ(f.m->ops->key_list(f.m, a.id, list, META_KEYS_MAX, &n), KHO_OK);
     CHECK_EQ(n, META_KEYS_MAX);
-    CHECK_EQ(f.m->ops->key_delete(f.m, list[0].id, a.id), KHO_OK);
+    CHECK_EQ(f.m->ops->key_delete(f.m, list[0].id, a.id, hash), KHO_OK);
     CHECK_EQ(f.m->ops->key_create(f.m, &k, SHA_A), KHO_OK);
     fx_done(&f);
 }
