@@ -1,7 +1,8 @@
-/* blob_open: picks the backend named by the scheme of a store url ("volume:DIR"). New backends
- * (S3) add a row to the table. */
+/* blob_open: picks the backend named by the scheme of a store url ("volume:DIR",
+ * "s3://BUCKET?..."). New backends add a row to the table. */
 #include <string.h>
 #include "blob/blob.h"
+#include "blob/s3.h"
 #include "blob/volume.h"
 #include "core/kho.h"
 
@@ -12,6 +13,7 @@ struct backend {
 
 static const struct backend backends[] = {
     {"volume", volume_open},
+    {"s3", s3_open},
 };
 
 enum kho_err blob_open(const char *url, uint64_t volume_max_bytes, struct blob_store **out)

@@ -1,6 +1,6 @@
 /* The blob store interface: opaque bytes under 64-bit keys. Callers see only this header;
- * each backend (volume.c: local Haystack-style volumes; s3.c later) fills in the ops table.
- * All functions are thread-safe. */
+ * each backend (volume.c: local Haystack-style volumes; s3.c: an S3 bucket) fills in the ops
+ * table. All functions are thread-safe. */
 #ifndef KHO_BLOB_H
 #define KHO_BLOB_H
 #include <stdbool.h>
@@ -13,11 +13,14 @@ struct blob_store;
 
 /* A readable span of a stored blob, pinned until blob_ref_release: the bytes are
  * [off, off+len) of the open file descriptor fd, which stays valid (even across compaction)
- * while the ref is held. Serve it with sendfile; never write to fd. */
+ * while the ref is held. Serve it with sendfile; never write to fd.
+ * A ref with stream set (remote backends) has no file: open only learnt len, and fd is -1 until
+ * blob_ref_stream makes it the non-blocking read end of a pipe carrying the requested span. */
 struct blob_ref {
     int fd;
     off_t off;
     uint64_t len;
+    bool stream;
     void *pin; /* backend-private; released by blob_ref_release */
 };
 
@@ -35,6 +38,8 @@ typedef int (*blob_iter_fn)(uint64_t key, uint64_t len, void *arg);
 
 struct blob_ops {
     const char *name;
+    /* Operations wait on the network: call them from worker threads, never an event loop. */
+    bool remote;
     /* Store len bytes under key, replacing any previous value. Returns only once the bytes and
      * their index entry are durable (fsync'd); concurrent puts share syncs (group commit). */
     enum kho_err (*put)(struct blob_store *s, uint64_t key, const void *data, size_t len);
@@ -53,6 +58,12 @@ struct blob_ops {
     /* Check the backend is usable (for /readyz). */
     enum kho_err (*ping)(struct blob_store *s);
     void (*release_ref)(struct blob_store *s, struct blob_ref *ref);
+    /* For a stream ref: start sending bytes [off, off+len) of the blob into a pipe whose
+     * non-blocking read end becomes ref->fd, without blocking the caller. Exactly len bytes
+     * arrive, then end of file; fewer and then end of file when the transfer failed midway (the
+     * consumer must then abandon the response). Releasing the ref closes the read end, which
+     * ends the transfer. KHO_E_BUSY when too many streams run. NULL for file backends. */
+    enum kho_err (*stream)(struct blob_store *s, struct blob_ref *ref, uint64_t off, uint64_t len);
     /* Reclaim space held by dead records in containers whose dead share is at least
      * min_garbage_ratio, while reads and writes go on. *reclaimed gets the bytes freed.
      * NULL for backends that reclaim on their own. */
@@ -65,7 +76,8 @@ struct blob_store {
     const struct blob_ops *ops;
 };
 
-/* Open the store named by url ("volume:DIR"). volume_max_bytes is the roll-over size of a
+/* Open the store named by url ("volume:DIR" or "s3://BUCKET?endpoint=URL&region=R", see s3.h).
+ * volume_max_bytes is the roll-over size of a
  * volume. A store is used by one process at a time: KHO_E_BUSY when another holds it.
  * Errors are logged with their cause. */
 enum kho_err blob_open(const char *url, uint64_t volume_max_bytes, struct blob_store **out);
@@ -81,6 +93,11 @@ static inline enum kho_err blob_ref_open(struct blob_store *s, uint64_t key, str
 static inline void blob_ref_release(struct blob_store *s, struct blob_ref *r)
 {
     s->ops->release_ref(s, r);
+}
+static inline enum kho_err blob_ref_stream(struct blob_store *s, struct blob_ref *r, uint64_t off,
+                                           uint64_t len)
+{
+    return r->stream ? s->ops->stream(s, r, off, len) : KHO_OK;
 }
 static inline enum kho_err blob_read(struct blob_store *s, uint64_t key, size_t max, void **d,
                                      size_t *n)

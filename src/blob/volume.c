@@ -1313,6 +1313,7 @@ static enum kho_err v_open(struct blob_store *b, uint64_t key, struct blob_ref *
     out->fd = f->dat;
     out->off = (off_t)(loc.off + HDR_SIZE);
     out->len = loc.size;
+    out->stream = false;
     out->pin = f;
     metric_inc(M_STORE_GETS);
     return KHO_OK;

@@ -67,6 +67,11 @@ const char *cli_volume_dir(int argc, char **argv)
             blob = argv[i] + 7;
     }
     if (blob && *blob) {
+        if (!strncmp(blob, "s3:", 3)) {
+            fprintf(stderr, "kho: this command only applies to local volume stores (volume:DIR); "
+                            "an s3 bucket checks and reclaims its space itself\n");
+            return NULL;
+        }
         if (strncmp(blob, "volume:", 7) != 0) {
             fprintf(stderr, "kho: '%s' is not a local volume store\n", blob);
             return NULL;

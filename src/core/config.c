@@ -23,7 +23,9 @@ static const struct opt opts[] = {
     {"listen", S(listen), "127.0.0.1:8080", "address and port to serve HTTP on"},
     {"data", S(data), "./data", "data directory (volumes, database)"},
     {"db", S(db), "", "metadata store URL; default sqlite:DATA/kho.db"},
-    {"blob", S(blob), "", "blob store URL; default volume:DATA/volumes"},
+    {"blob", S(blob), "",
+     "blob store URL: volume:DIR or s3://BUCKET?endpoint=URL&region=R; default "
+     "volume:DATA/volumes"},
     {"access-log", S(access_log), "-", "access log: '-' for stderr, 'off', or a file"},
     {"log-level", S(log_level), "info", "debug, info, warn or error"},
     {"threads", N(OPT_INT, threads), "0", "event loops; 0 means one per core"},

@@ -1,7 +1,9 @@
 /* The HTTP/1.1 connection state machine on a libevent bufferevent. A request's head is parsed
  * and routed before its body is read, so limits (413), budgets (503) and unknown routes (404)
  * are answered before a byte of body is buffered, always as JSON. Responses with files go out
- * with sendfile through evbuffer file segments. */
+ * with sendfile through evbuffer file segments; blobs of a remote store are forwarded from their
+ * stream's pipe as fast as the client takes them. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include "auth/hash.h"
 #include "http/accesslog.h"
 #include "http/authn.h"
@@ -24,6 +27,10 @@
 #define READ_HIGH_WATER (256 * 1024)
 #define REQ_ARENA_LIMIT (8u << 20)
 #define LINGER_SECONDS 2
+/* A stream's pipe is read in slices of this, and left alone while the client has this much
+ * unsent: the pipe then fills and its writer (the store's transfer) waits. */
+#define STREAM_SLICE (64 * 1024)
+#define STREAM_HIGH_WATER (256 * 1024)
 
 enum cstate { C_IDLE, C_HEAD, C_BODY, C_BUSY, C_WRITING, C_LINGER };
 
@@ -42,6 +49,9 @@ struct conn {
     size_t scanned;     /* head bytes searched for the blank line so far */
     int64_t timeout;    /* seconds the bufferevent's timeouts are set to */
     char peer[48];
+    struct event *pipe_ev;  /* a stream ref's pipe being forwarded, else NULL */
+    struct blob_ref stream; /* its ref, released when done */
+    uint64_t stream_left;   /* bytes still to come through it */
 };
 
 _Atomic long server_inflight;
@@ -83,8 +93,18 @@ static void req_free(struct conn *c)
     atomic_fetch_sub(&server_inflight, 1);
 }
 
+static void stream_end(struct conn *c)
+{
+    if (!c->pipe_ev)
+        return;
+    event_free(c->pipe_ev);
+    c->pipe_ev = NULL;
+    blob_ref_release(c->loop->app->blob, &c->stream);
+}
+
 static void conn_free(struct conn *c)
 {
+    stream_end(c); /* closing the pipe ends the transfer feeding it */
     req_free(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -300,6 +320,8 @@ static void dispatch(struct conn *c)
     }
     if (!rc)
         rc = r->route->handler(r);
+    if (rc == KHO_E_AGAIN)
+        return; /* parked: whoever holds r now resumes it (req_park) */
     if (rc) {
         r->pending = false;
         resp_error(r, rc);
@@ -333,6 +355,46 @@ static void release_pin(const struct evbuffer_file_segment *seg, int flags, void
     free(p);
 }
 
+static void pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)what;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int want = c->stream_left < STREAM_SLICE ? (int)c->stream_left : STREAM_SLICE;
+    int n = evbuffer_read(out, fd, want);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        /* the transfer failed midway: the head promised bytes that will not come, so the
+         * client must see the connection end rather than wait */
+        log_warn("stream of a blob ended %llu bytes short", (unsigned long long)c->stream_left);
+        conn_free(c);
+        return;
+    }
+    c->stream_left -= (uint64_t)n;
+    if (c->stream_left == 0)
+        stream_end(c);
+    else if (evbuffer_get_length(out) >= STREAM_HIGH_WATER)
+        event_del(c->pipe_ev); /* write_cb resumes once the client has caught up */
+}
+
+/* Forward len bytes of a stream ref's pipe to the client; takes the ref. */
+static bool stream_start(struct conn *c, struct blob_ref *ref, uint64_t len)
+{
+    c->stream = *ref;
+    c->stream_left = len;
+    c->pipe_ev =
+        ref->fd >= 0 ? event_new(c->loop->base, ref->fd, EV_READ | EV_PERSIST, pipe_cb, c) : NULL;
+    if (!c->pipe_ev || event_add(c->pipe_ev, NULL) != 0) {
+        if (c->pipe_ev)
+            event_free(c->pipe_ev);
+        c->pipe_ev = NULL;
+        blob_ref_release(c->loop->app->blob, ref);
+        return false;
+    }
+    return true;
+}
+
 static void finish(struct conn *c)
 {
     struct req *r = c->req;
@@ -342,7 +404,15 @@ static void finish(struct conn *c)
     bool no_body = r->head_only || r->status == 304 || r->status == 204;
     uint64_t body_len = r->has_file ? r->file_len : r->out_len;
     uint64_t sent = resp_write_head(r, out, body_len, c->keep_alive);
-    if (r->has_file) {
+    if (r->has_file && r->file.stream) {
+        r->has_file = false;
+        if (no_body || body_len == 0)
+            blob_ref_release(r->app->blob, &r->file);
+        else if (stream_start(c, &r->file, body_len))
+            sent += body_len;
+        else
+            c->keep_alive = false; /* the head promised a body we cannot send */
+    } else if (r->has_file) {
         r->has_file = false;
         struct file_pin *pin = xmalloc(sizeof(*pin));
         pin->store = r->app->blob;
@@ -389,6 +459,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
     (void)bev;
     if (c->state != C_WRITING)
         return;
+    if (c->pipe_ev) { /* the client caught up with a stream: read on */
+        event_add(c->pipe_ev, NULL);
+        return;
+    }
     req_free(c);
     if (!c->keep_alive) {
         /* half-close and drain for a moment, so a client still sending its body reads our

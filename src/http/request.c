@@ -72,6 +72,8 @@ static void run_job(struct pool_job *job)
 {
     struct req *r = (struct req *)((char *)job - offsetof(struct req, job));
     enum kho_err rc = r->work(r);
+    if (rc == KHO_E_AGAIN)
+        return; /* parked again: its new holder resumes it */
     if (rc)
         resp_error(r, rc);
     req_resume(r);

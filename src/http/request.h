@@ -92,7 +92,9 @@ enum kho_err req_async(struct req *r, enum kho_err (*work)(struct req *r));
 /* The same on another pool (the processing pool). */
 enum kho_err req_async_on(struct req *r, struct pool *pool, enum kho_err (*work)(struct req *r));
 
-/* Leave r unanswered for now: another thread owns it until it calls req_resume. */
+/* Leave r unanswered for now: another thread owns it until it calls req_resume. A handler (or
+ * req_async work) that parked r successfully returns KHO_E_AGAIN and touches r no more, since
+ * its new holder may already have answered it. */
 void req_park(struct req *r);
 /* Hand a parked request, its response (or error) filled in, back to its event loop. */
 void req_resume(struct req *r);

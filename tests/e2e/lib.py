@@ -220,11 +220,17 @@ class ServerError(Exception):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (say, an engine is not installed): run.py counts it
+    as skipped, not passed, and prints the reason."""
+
+
 class Server:
     """One kho process on 127.0.0.1:<free port> with its own data dir and log file."""
 
-    def __init__(self, args=(), data=None, threads=2, workers=8):
+    def __init__(self, args=(), data=None, threads=2, workers=8, env=None):
         self.args = list(args)
+        self.env = env  # extra environment variables for the process
         self.threads = threads
         self.workers = workers
         self.data = data or tempfile.mkdtemp(prefix="data-", dir=root_dir())
@@ -251,8 +257,9 @@ class Server:
             log = open(self.log_path, "ab")
             log.write(("\n=== start %s\n" % " ".join(self.command())).encode())
             log.flush()
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
+                                         stdout=log, stderr=log, env=env)
             log.close()
             self.returncode = None
             if self not in _touched:

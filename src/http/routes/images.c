@@ -348,6 +348,8 @@ static enum kho_err upload_work(struct req *r)
 
     rc = blob_put(app->blob, img.blob_key, u->data, u->len); /* times append and sync itself */
     uint64_t t3 = mono_ns();
+    if (rc == KHO_E_BACKEND)
+        return req_fail(r, rc, "unavailable", MEDIA_BLOB_UNAVAILABLE);
     if (rc)
         return rc;
     uint64_t written = img.blob_key; /* image_insert overwrites img with a duplicate's record */

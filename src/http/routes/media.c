@@ -1,6 +1,7 @@
 /* Serving image bytes at /i/{id} (also to holders of a share link, ?share=): the original, or a
- * variant. Bytes go out from the blob store's file with sendfile, with a strong ETag, immutable
- * Cache-Control for shareable images, 304 for If-None-Match and 206 for a Range. */
+ * variant. Bytes go out from the blob store's file with sendfile (or, from a remote store, as a
+ * stream of just the span asked for), with a strong ETag, immutable Cache-Control for shareable
+ * images, 304 for If-None-Match and 206 for a Range. */
 #include <stdio.h>
 #include <string.h>
 #include "blob/blob.h"
@@ -44,6 +45,8 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
                   (unsigned long long)key);
         return KHO_E_CORRUPT;
     }
+    if (rc == KHO_E_BACKEND)
+        return req_fail(r, rc, "unavailable", MEDIA_BLOB_UNAVAILABLE);
     if (rc)
         return rc;
 
@@ -72,7 +75,15 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
             break;
         }
     }
-    resp_file(r, status, mime, &ref, start, ref.len ? end - start + 1 : 0);
+    uint64_t len = ref.len ? end - start + 1 : 0;
+    if (!r->head_only && len) {
+        rc = blob_ref_stream(r->app->blob, &ref, start, len);
+        if (rc) {
+            blob_ref_release(r->app->blob, &ref);
+            return req_fail(r, rc, "unavailable", "the blob store is busy, retry shortly");
+        }
+    }
+    resp_file(r, status, mime, &ref, start, len);
     return KHO_OK;
 }
 
@@ -90,7 +101,7 @@ static bool wants_variant(const char *query)
     return false;
 }
 
-static enum kho_err media_get(struct req *r)
+static enum kho_err media_work(struct req *r)
 {
     uint64_t id;
     struct meta_image img;
@@ -112,6 +123,14 @@ static enum kho_err media_get(struct req *r)
     snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
     return media_send(r, &img, img.blob_key, etag, view_mime(img.format),
                       shared ? MEDIA_SHARED : 0);
+}
+
+static enum kho_err media_get(struct req *r)
+{
+    /* a remote store's calls wait on the network: keep them off the event loop */
+    if (r->app->blob->ops->remote)
+        return req_async(r, media_work);
+    return media_work(r);
 }
 
 const struct route media_routes[] = {

@@ -55,13 +55,17 @@ enum kho_err links_share_grant(struct req *r, const char *token, const struct me
 /* How media_send answers: MEDIA_VARY_ACCEPT adds Accept to Vary (negotiated formats);
  * MEDIA_SHARED marks bytes served through a share link (browser-cached only, 5 minutes). */
 enum { MEDIA_VARY_ACCEPT = 1, MEDIA_SHARED = 2 };
+/* The message of a 503 when the blob store does not answer. */
+#define MEDIA_BLOB_UNAVAILABLE "the blob store is unavailable, retry shortly"
 /* Serve blob key as img's bytes (an original or a variant) with its caching headers, 304 and
- * Range; flags as above. Safe on any thread. */
+ * Range; flags as above. Safe on any thread; with a remote store (blob_ops.remote) it waits on
+ * the network, so call it from a worker. */
 enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
                         const char *mime, unsigned flags);
 
 /* Serve the variant of img that r's query asks for, generating it once if missing; shared as
- * images_access said. */
+ * images_access said. Returns KHO_E_AGAIN when it parked r to generate the variant (see
+ * req_park). */
 enum kho_err variants_serve(struct req *r, const struct meta_image *img, bool shared);
 /* Make the thumb preset of a just-uploaded image on the processing pool and wait for it at most
  * wait_ms (it goes on in the background past that: KHO_E_BUSY). The blur placeholder is computed

@@ -408,6 +408,8 @@ static enum kho_err generate(struct vwait *v, const char **why)
     size_t orig_len = 0;
     enum kho_err rc =
         blob_read(app->blob, v->img.blob_key, (size_t)app->cfg->max_upload_bytes, &orig, &orig_len);
+    if (rc == KHO_E_BACKEND)
+        *why = MEDIA_BLOB_UNAVAILABLE;
     if (rc)
         return rc;
     struct process_limits lim = {app->cfg->max_pixels, app->cfg->process_timeout_ms};
@@ -452,6 +454,8 @@ static enum kho_err generate(struct vwait *v, const char **why)
         free(out.data);
     else
         process_result_free(&out);
+    if (rc == KHO_E_BACKEND)
+        *why = MEDIA_BLOB_UNAVAILABLE;
     if (rc)
         return rc;
     snprintf(mv.spec, sizeof(mv.spec), "%s", v->spec);
@@ -559,7 +563,7 @@ enum kho_err variants_serve(struct req *r, const struct meta_image *img, bool sh
         r->pending = false;
         return req_fail(r, rc, "unavailable", "image processing is busy, retry shortly");
     }
-    return KHO_OK;
+    return KHO_E_AGAIN; /* parked: answered when the flight lands */
 }
 
 /* ---- the upload's eager thumbnail ---- */

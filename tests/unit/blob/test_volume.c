@@ -185,7 +185,9 @@ static void test_open_errors(void)
 {
     char *dir = t_tmpdir(), url[600];
     struct blob_store *s;
-    CHECK_EQ(blob_open("s3:bucket/prefix", MIB, &s), KHO_E_UNSUPPORTED);
+    CHECK_EQ(blob_open("gcs:bucket/prefix", MIB, &s), KHO_E_UNSUPPORTED);
+    CHECK(s == NULL);
+    CHECK_EQ(blob_open("s3:bucket/prefix", MIB, &s), KHO_E_INVALID); /* not s3://BUCKET?... */
     CHECK(s == NULL);
     CHECK_EQ(blob_open("no-scheme", MIB, &s), KHO_E_INVALID);
     CHECK_EQ(blob_open("volume:", MIB, &s), KHO_E_INVALID);
