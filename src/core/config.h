@@ -58,6 +58,8 @@ struct kho_config {
     int64_t quota_images;
     /* albums and share links (issue #4) */
     char public_url[512]; /* scheme://host[:port] clients reach kho at; "" = from Host */
+    int64_t db_pool;      /* connections per PostgreSQL server per node */
+    char shard_map[1024]; /* logical shard ranges to --db servers, "" = equal ranges */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

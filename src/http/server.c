@@ -276,7 +276,8 @@ int server_run(const struct kho_config *cfg)
         return 1;
     if (blob_open(cfg->blob, (uint64_t)cfg->volume_max_bytes, &app.blob))
         goto out;
-    if (meta_open(cfg->db, &app.meta))
+    struct meta_options mo = {(int)cfg->db_pool, cfg->shard_map};
+    if (meta_open_with(cfg->db, &mo, &app.meta))
         goto out;
     app.login_user_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);

@@ -99,6 +99,8 @@ json_t *view_key(const struct meta_key *k)
     return json_pack("{s:o,s:s,s:s,s:s,s:s,s:o}", "id", id_string(k->id), "name", k->name, "scope",
                      view_scope(k->scope), "prefix", k->prefix, "created_at", at, "last_used_at",
                      k->last_used_at ? json_string(used) : json_null());
+}
+
 json_t *view_image_shared(const struct meta_image *img, const char *token)
 {
     char id[21];

@@ -52,7 +52,7 @@ def main():
 
     print("kho e2e: binary %s%s" % (lib.BIN, (" args " + " ".join(lib.EXTRA_ARGS))
                                    if lib.EXTRA_ARGS else ""), flush=True)
-    passed = failed = 0
+    passed = failed = skipped = 0
     start = time.monotonic()
     for mod in load_modules():
         for name, fn in tests_of(mod):
@@ -64,6 +64,10 @@ def main():
             err = None
             try:
                 fn()
+            except lib.Skip as e:
+                skipped += 1
+                print("skip %s: %s" % (full, e), flush=True)
+                continue
             except Exception as e:  # noqa: BLE001 - a test's failure of any kind is reported
                 err = e
             for s in lib.shared_servers():
@@ -97,6 +101,8 @@ def main():
         lib.cleanup_root()
     elif lib._root:
         print("server logs and data kept in %s" % lib._root)
+    if skipped:
+        print("%d skipped" % skipped)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
 
