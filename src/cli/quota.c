@@ -119,7 +119,8 @@ int cmd_quota(int argc, char **argv)
         return CLIENT_EXIT_USAGE;
     log_set_level(LOG_WARN); /* opening the store is routine here, not news */
     struct meta_store *m;
-    enum kho_err rc = meta_open(cfg.db, &m);
+    struct meta_options mo = {(int)cfg.db_pool, cfg.shard_map};
+    enum kho_err rc = meta_open_with(cfg.db, &mo, &m);
     if (rc) {
         fprintf(stderr, "kho: cannot open the metadata store: %s\n", kho_err_name(rc));
         return CLIENT_EXIT_USAGE;

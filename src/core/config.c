@@ -88,6 +88,9 @@ static const struct opt opts[] = {
      "memory for cached image records and logins; 0 turns the cache off"},
     {"cache-ttl-ms", N(OPT_INT, cache_ttl_ms), "1000",
      "longest a cached record is served: the delay before another node's change shows here"},
+    {"db-pool", N(OPT_INT, db_pool), "8", "connections per PostgreSQL server per node"},
+    {"shard-map", S(shard_map), "",
+     "logical shards to --db servers, e.g. 0-2047=0,2048-4095=1; default equal ranges"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -261,6 +264,7 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
     if (c->workers < 1 || c->worker_queue < 1 || c->max_upload_bytes < 1 ||
         c->max_inflight_upload_bytes < c->max_upload_bytes || c->max_header_bytes < 1024 ||
         c->volume_max_bytes < (1 << 20) || c->volume_max_bytes > (32LL << 30) || c->threads < 0 ||
+        c->db_pool < 1 || c->db_pool > 1024 ||
         c->shard < -1 || c->shard >= 8192 || c->max_pixels < 1 || c->max_dimension < 1 ||
         c->max_frames < 1 || c->login_fail_limit < 1 || c->login_ip_fail_limit < 1 ||
         c->login_fail_window < 1 || c->process_workers < 0 || c->process_queue < 1 ||

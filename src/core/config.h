@@ -61,6 +61,8 @@ struct kho_config {
     /* the record cache */
     int64_t cache_bytes;  /* in-process cache ceiling; 0 = no cache */
     int64_t cache_ttl_ms; /* how long a cached record may be served */
+    int64_t db_pool;      /* connections per PostgreSQL server per node */
+    char shard_map[1024]; /* logical shard ranges to --db servers, "" = equal ranges */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

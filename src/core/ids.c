@@ -46,6 +46,14 @@ uint32_t ids_shard(uint64_t id)
     return (uint32_t)(id >> IDS_SEQ_BITS) & (IDS_SHARDS - 1);
 }
 
+uint32_t ids_name_shard(const char *username)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)username; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % IDS_LOGICAL_SHARDS;
+}
+
 int64_t ids_unix_ms(uint64_t id)
 {
     return (int64_t)(id >> (IDS_SHARD_BITS + IDS_SEQ_BITS)) + IDS_EPOCH_MS;

@@ -10,6 +10,9 @@
 #define IDS_SHARD_BITS 13
 #define IDS_SEQ_BITS 10
 #define IDS_SHARDS (1u << IDS_SHARD_BITS)
+/* Logical shards in use: users, and the rows they own, are spread over these; the spare id
+ * bits leave room to split later. */
+#define IDS_LOGICAL_SHARDS 4096u
 
 /* A new id for the given logical shard (taken modulo IDS_SHARDS). Thread-safe; strictly increasing
  * within a process, waiting for the next millisecond if 1024 ids were taken in this one. */
@@ -17,6 +20,9 @@ uint64_t ids_next(uint32_t shard);
 /* Build an id from its parts (used by tests and by ids_next). */
 uint64_t ids_make(int64_t unix_ms, uint32_t shard, uint32_t seq);
 uint32_t ids_shard(uint64_t id);
+/* The logical shard (< IDS_LOGICAL_SHARDS) a username hashes to: where its user is created, and
+ * where a metadata backend looks the name up. Stable across nodes and versions. */
+uint32_t ids_name_shard(const char *username);
 int64_t ids_unix_ms(uint64_t id);
 
 /* Decimal text of id into out (at least 21 bytes). */

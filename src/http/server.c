@@ -277,7 +277,8 @@ int server_run(const struct kho_config *cfg)
         return 1;
     if (blob_open(cfg->blob, (uint64_t)cfg->volume_max_bytes, &app.blob))
         goto out;
-    if (meta_open(cfg->db, &app.meta))
+    struct meta_options mo = {(int)cfg->db_pool, cfg->shard_map};
+    if (meta_open_with(cfg->db, &mo, &app.meta))
         goto out;
     if (cfg->cache_ttl_ms < 1 || cfg->cache_ttl_ms > CACHE_TTL_MAX_MS) {
         log_error("'cache-ttl-ms' must be from 1 to %d", CACHE_TTL_MAX_MS);

@@ -2,10 +2,17 @@
  * rule every backend applies. */
 #include <string.h>
 #include "meta/meta.h"
+#include "meta/pg.h"
 #include "meta/sqlite.h"
 #include "core/kho.h"
 
 enum kho_err meta_open(const char *url, struct meta_store **out)
+{
+    return meta_open_with(url, NULL, out);
+}
+
+enum kho_err meta_open_with(const char *url, const struct meta_options *o,
+                            struct meta_store **out)
 {
     static const char sqlite_scheme[] = "sqlite:";
     if (strncmp(url, sqlite_scheme, sizeof(sqlite_scheme) - 1) == 0) {
@@ -16,6 +23,8 @@ enum kho_err meta_open(const char *url, struct meta_store **out)
         }
         return sqlite_meta_open(path, out);
     }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return pg_meta_open(url, o, out);
     /* Only the scheme is logged: a server URL may carry a password. */
     int scheme = (int)strcspn(url, ":");
     log_error("unsupported metadata url scheme '%.*s'", scheme, url);

@@ -1,5 +1,5 @@
 /* The metadata store interface: users, sessions, API keys, image records, albums and share
- * links. Callers see only this header; sqlite.c is the embedded default and pg.c (later) the
+ * links. Callers see only this header; sqlite.c is the embedded default and pg.c the sharded
  * scale-out backend.
  * All functions are thread-safe. Records are returned by value in caller-provided structs,
  * so nothing returned needs freeing. Writes are durable when they return (group commit). */
@@ -289,6 +289,16 @@ struct meta_store {
 
 /* Open the store named by url ("sqlite:PATH") and apply pending migrations. */
 enum kho_err meta_open(const char *url, struct meta_store **out);
+
+/* Settings of the server backends (SQLite ignores them). */
+struct meta_options {
+    int pool;              /* connections per server per node, >= 1 */
+    const char *shard_map; /* "FIRST-LAST=SERVER,...", NULL or "" for equal ranges */
+};
+/* meta_open with settings: url may also be "postgres://..." or several PostgreSQL URLs joined
+ * by commas, one per shard server (see pg.h). o NULL means the defaults (8, equal ranges). */
+enum kho_err meta_open_with(const char *url, const struct meta_options *o,
+                            struct meta_store **out);
 
 /* The quota that applies: a user's override unless it is META_QUOTA_DEFAULT, else the server's
  * default; 0 means unlimited. */

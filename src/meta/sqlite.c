@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "meta/check.h"
 #include "meta/meta.h"
 #include "meta/migrate.h"
 #include "meta/sqlite.h"
-#include "core/utf8.h"
 #include "core/kho.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -732,110 +732,6 @@ static enum kho_err write_run(struct sqlite_store *s, enum kho_err (*fn)(struct 
     return job.rc;
 }
 
-/* ---- validation ---- */
-
-/* s is NUL-terminated within cap bytes and at least min bytes long. */
-static bool str_fits(const char *s, size_t min, size_t cap)
-{
-    size_t n = strnlen(s, cap);
-    return n < cap && n >= min;
-}
-
-static bool hex64(const char *s)
-{
-    for (int i = 0; i < 64; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    }
-    return s[64] == '\0';
-}
-
-/* Comma-joined tags: each 1..META_TAG_MAX bytes, at most META_TAGS_MAX of them, "" for none. */
-static enum kho_err tags_check(const char *tags)
-{
-    if (!str_fits(tags, 0, META_TAGS_TEXT_MAX + 1))
-        return KHO_E_TOO_LARGE;
-    if (!*tags)
-        return KHO_OK;
-    int count = 0;
-    for (const char *p = tags;; p++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0)
-            return KHO_E_INVALID;
-        if (len > META_TAG_MAX || ++count > META_TAGS_MAX)
-            return KHO_E_TOO_LARGE;
-        if (!comma)
-            return KHO_OK;
-        p = comma;
-    }
-}
-
-static enum kho_err title_check(const char *title)
-{
-    return str_fits(title, 0, META_TITLE_MAX + 1) ? KHO_OK : KHO_E_TOO_LARGE;
-}
-
-static bool visibility_ok(enum meta_visibility v)
-{
-    return v == META_PRIVATE || v == META_UNLISTED || v == META_PUBLIC;
-}
-
-/* A quota override: META_QUOTA_DEFAULT, 0 (unlimited) or a limit. */
-static bool quota_ok(int64_t v)
-{
-    return v >= 0 || v == META_QUOTA_DEFAULT;
-}
-
-static enum kho_err limit_check(int limit)
-{
-    if (limit < 1)
-        return KHO_E_INVALID;
-    return limit > META_LIST_MAX ? KHO_E_TOO_LARGE : KHO_OK;
-}
-
-/* At most max bytes of printable UTF-8: these strings come from upload headers. */
-static enum kho_err text_check(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-    if (n > max)
-        return KHO_E_TOO_LARGE;
-    return utf8_valid_text(s, n) ? KHO_OK : KHO_E_INVALID;
-}
-
-static enum kho_err placeholder_check(const char *p)
-{
-    static const char base64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-    size_t n = strnlen(p, META_PLACEHOLDER_MAX + 1);
-    if (n > META_PLACEHOLDER_MAX)
-        return KHO_E_TOO_LARGE;
-    return strspn(p, base64) == n ? KHO_OK : KHO_E_INVALID;
-}
-
-/* Written this way round so NaN fails too. */
-static bool in_range(double v, double limit)
-{
-    return v >= -limit && v <= limit;
-}
-
-/* The photo details of a new image (issue #3). */
-static enum kho_err details_check(const struct meta_image *img)
-{
-    enum kho_err rc = text_check(img->camera_make, META_CAMERA_MAX);
-    if (rc)
-        return rc;
-    rc = text_check(img->camera_model, META_CAMERA_MAX);
-    if (rc)
-        return rc;
-    rc = placeholder_check(img->placeholder);
-    if (rc)
-        return rc;
-    if (img->has_gps && !(in_range(img->gps_lat, 90) && in_range(img->gps_lon, 180)))
-        return KHO_E_INVALID;
-    return KHO_OK;
-}
-
 /* ---- users ---- */
 
 static enum kho_err user_insert_w(struct conn *c, void *arg)
@@ -851,9 +747,9 @@ static enum kho_err user_insert_w(struct conn *c, void *arg)
 
 static enum kho_err sq_user_create(struct meta_store *m, struct meta_user *u)
 {
-    if (u->id == 0 || (int64_t)u->id < 0 || !str_fits(u->username, 1, sizeof(u->username)) ||
-        !str_fits(u->pwhash, 1, sizeof(u->pwhash)))
-        return KHO_E_INVALID;
+    enum kho_err rc = check_user(u);
+    if (rc)
+        return rc;
     u->created_at = now_ms();
     return write_run(store_of(m), user_insert_w, u);
 }
@@ -861,7 +757,7 @@ static enum kho_err sq_user_create(struct meta_store *m, struct meta_user *u)
 static enum kho_err sq_user_by_name(struct meta_store *m, const char *username,
                                     struct meta_user *out)
 {
-    if (!str_fits(username, 1, META_USERNAME_MAX + 1))
+    if (!check_fits(username, 1, META_USERNAME_MAX + 1))
         return KHO_E_NOTFOUND;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_USER_BY_NAME);
@@ -931,10 +827,9 @@ static enum kho_err user_quota_w(struct conn *c, void *arg)
 static enum kho_err sq_user_set_quota(struct meta_store *m, uint64_t user_id, unsigned mask,
                                       int64_t images, int64_t bytes)
 {
-    if (mask & ~(unsigned)(META_SET_QUOTA_IMAGES | META_SET_QUOTA_BYTES) ||
-        ((mask & META_SET_QUOTA_IMAGES) && !quota_ok(images)) ||
-        ((mask & META_SET_QUOTA_BYTES) && !quota_ok(bytes)))
-        return KHO_E_INVALID;
+    enum kho_err rc = check_quota(mask, images, bytes);
+    if (rc)
+        return rc;
     struct quota_args a = {user_id, mask, images, bytes};
     return write_run(store_of(m), user_quota_w, &a);
 }
@@ -968,7 +863,7 @@ static enum kho_err session_insert_w(struct conn *c, void *arg)
 static enum kho_err sq_session_create(struct meta_store *m, const char *token_hash,
                                       const char *csrf_hash, uint64_t user_id, int64_t expires_at)
 {
-    if (!hex64(token_hash) || !hex64(csrf_hash))
+    if (!check_hex64(token_hash) || !check_hex64(csrf_hash))
         return KHO_E_INVALID;
     struct session_args a = {token_hash, csrf_hash, user_id, now_ms(), expires_at};
     return write_run(store_of(m), session_insert_w, &a);
@@ -978,7 +873,7 @@ static enum kho_err sq_session_lookup(struct meta_store *m, const char *token_ha
                                       struct meta_user *user, char csrf_hash[65],
                                       int64_t *expires_at)
 {
-    if (!hex64(token_hash))
+    if (!check_hex64(token_hash))
         return KHO_E_NOTFOUND;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_SESSION_LOOKUP);
@@ -1008,7 +903,7 @@ static enum kho_err session_delete_w(struct conn *c, void *arg)
 
 static enum kho_err sq_session_delete(struct meta_store *m, const char *token_hash)
 {
-    if (!hex64(token_hash))
+    if (!check_hex64(token_hash))
         return KHO_E_NOTFOUND;
     struct session_args a = {.token_hash = token_hash};
     return write_run(store_of(m), session_delete_w, &a);
@@ -1108,17 +1003,7 @@ static enum kho_err sq_image_insert(struct meta_store *m, struct meta_image *img
                                     struct meta_quota *quota)
 {
     quota->over = META_QUOTA_NONE;
-    if (img->id == 0 || (int64_t)img->id < 0 || img->owner_id == 0 || !hex64(img->sha256) ||
-        !str_fits(img->format, 1, sizeof(img->format)) || !visibility_ok(img->visibility) ||
-        img->width < 0 || img->height < 0 || img->bytes < 0)
-        return KHO_E_INVALID;
-    enum kho_err rc = title_check(img->title);
-    if (rc)
-        return rc;
-    rc = tags_check(img->tags);
-    if (rc)
-        return rc;
-    rc = details_check(img);
+    enum kho_err rc = check_image(img);
     if (rc)
         return rc;
     if (img->created_at == 0)
@@ -1138,7 +1023,7 @@ static enum kho_err sq_image_get(struct meta_store *m, uint64_t id, struct meta_
 static enum kho_err sq_image_by_sha(struct meta_store *m, uint64_t owner_id, const char *sha256,
                                     struct meta_image *out)
 {
-    if (!hex64(sha256))
+    if (!check_hex64(sha256))
         return KHO_E_NOTFOUND;
     struct conn *c = reader_take(store_of(m));
     enum kho_err rc = image_by_sha(c, owner_id, sha256, out);
@@ -1156,10 +1041,10 @@ static enum kho_err sq_image_list_owner(struct meta_store *m, uint64_t owner_id,
                                         uint64_t before, int limit, struct meta_image *out, int *n)
 {
     *n = 0;
-    enum kho_err rc = limit_check(limit);
+    enum kho_err rc = check_limit(limit);
     if (rc)
         return rc;
-    if (tag && !str_fits(tag, 1, META_TAG_MAX + 1))
+    if (tag && !check_fits(tag, 1, META_TAG_MAX + 1))
         return KHO_OK; /* no image can carry such a tag */
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, tag ? ST_IMAGE_LIST_TAG : ST_IMAGE_LIST_OWNER);
@@ -1177,7 +1062,7 @@ static enum kho_err sq_image_list_public(struct meta_store *m, uint64_t before, 
                                          struct meta_image *out, int *n)
 {
     *n = 0;
-    enum kho_err rc = limit_check(limit);
+    enum kho_err rc = check_limit(limit);
     if (rc)
         return rc;
     struct conn *c = reader_take(store_of(m));
@@ -1232,21 +1117,9 @@ static enum kho_err image_update_w(struct conn *c, void *arg)
 static enum kho_err sq_image_update(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                     unsigned mask, struct meta_image *img)
 {
-    enum kho_err rc;
-    if (mask & ~(unsigned)(META_SET_TITLE | META_SET_TAGS | META_SET_VISIBILITY))
-        return KHO_E_INVALID;
-    if (mask & META_SET_TITLE) {
-        rc = title_check(img->title);
-        if (rc)
-            return rc;
-    }
-    if (mask & META_SET_TAGS) {
-        rc = tags_check(img->tags);
-        if (rc)
-            return rc;
-    }
-    if ((mask & META_SET_VISIBILITY) && !visibility_ok(img->visibility))
-        return KHO_E_INVALID;
+    enum kho_err rc = check_image_update(mask, img);
+    if (rc)
+        return rc;
     struct change_args a = {id, owner_id, mask, img};
     return write_run(store_of(m), image_update_w, &a);
 }
@@ -1298,7 +1171,7 @@ static enum kho_err set_text_w(struct conn *c, void *arg)
 static enum kho_err sq_image_set_placeholder(struct meta_store *m, uint64_t id,
                                              const char *placeholder)
 {
-    enum kho_err rc = placeholder_check(placeholder);
+    enum kho_err rc = check_placeholder(placeholder);
     if (rc)
         return rc;
     struct set_text_args a = {ST_IMAGE_PLACEHOLDER, id, placeholder};
@@ -1308,8 +1181,9 @@ static enum kho_err sq_image_set_placeholder(struct meta_store *m, uint64_t id,
 static enum kho_err sq_user_set_watermark(struct meta_store *m, uint64_t user_id,
                                           const char *watermark)
 {
-    if (strlen(watermark) > META_WATERMARK_MAX)
-        return KHO_E_TOO_LARGE;
+    enum kho_err rc = check_watermark(watermark);
+    if (rc)
+        return rc;
     struct set_text_args a = {ST_USER_WATERMARK, user_id, watermark};
     return write_run(store_of(m), set_text_w, &a);
 }
@@ -1351,11 +1225,7 @@ static enum kho_err variant_insert_w(struct conn *c, void *arg)
 
 static enum kho_err sq_variant_insert(struct meta_store *m, const struct meta_variant *v)
 {
-    if (v->image_id == 0 || (int64_t)v->image_id < 0 ||
-        !str_fits(v->format, 1, sizeof(v->format)) || v->width < 0 || v->height < 0 ||
-        v->bytes < 0 || !*v->spec)
-        return KHO_E_INVALID;
-    enum kho_err rc = text_check(v->spec, META_SPEC_MAX);
+    enum kho_err rc = check_variant(v);
     if (rc)
         return rc;
     struct meta_variant rec = *v;
@@ -1368,15 +1238,14 @@ static enum kho_err sq_variant_keys(struct meta_store *m, uint64_t image_id, uin
                                     int max, int *n)
 {
     *n = 0;
-    if (max < 1)
-        return KHO_E_INVALID;
-    if (max > META_VARIANTS_MAX)
-        return KHO_E_TOO_LARGE;
+    enum kho_err rc = check_max(max, META_VARIANTS_MAX);
+    if (rc)
+        return rc;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_VARIANT_KEYS);
     q_i64(&q, (int64_t)image_id);
     q_i64(&q, max);
-    enum kho_err rc = q_rows(&q, put_key, keys, n);
+    rc = q_rows(&q, put_key, keys, n);
     reader_give(c);
     return rc;
 }
@@ -1432,11 +1301,7 @@ static enum kho_err key_insert_w(struct conn *c, void *arg)
 
 static enum kho_err sq_key_create(struct meta_store *m, struct meta_key *k, const char *key_hash)
 {
-    if (k->id == 0 || (int64_t)k->id < 0 || k->user_id == 0 || !hex64(key_hash) ||
-        !str_fits(k->name, 1, sizeof(k->name)) || !str_fits(k->prefix, 1, sizeof(k->prefix)) ||
-        (k->scope != META_SCOPE_READ && k->scope != META_SCOPE_READ_WRITE))
-        return KHO_E_INVALID;
-    enum kho_err rc = text_check(k->name, META_KEY_NAME_MAX);
+    enum kho_err rc = check_key(k, key_hash);
     if (rc)
         return rc;
     k->created_at = now_ms();
@@ -1449,15 +1314,14 @@ static enum kho_err sq_key_list(struct meta_store *m, uint64_t user_id, struct m
                                 int max, int *n)
 {
     *n = 0;
-    if (max < 1)
-        return KHO_E_INVALID;
-    if (max > META_KEYS_MAX)
-        return KHO_E_TOO_LARGE;
+    enum kho_err rc = check_max(max, META_KEYS_MAX);
+    if (rc)
+        return rc;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_KEY_LIST);
     q_i64(&q, (int64_t)user_id);
     q_i64(&q, max);
-    enum kho_err rc = q_rows(&q, put_key_row, out, n);
+    rc = q_rows(&q, put_key_row, out, n);
     reader_give(c);
     return rc;
 }
@@ -1492,7 +1356,7 @@ static enum kho_err sq_key_delete(struct meta_store *m, uint64_t id, uint64_t us
 static enum kho_err sq_key_lookup(struct meta_store *m, const char *key_hash,
                                   struct meta_user *user, struct meta_key *key)
 {
-    if (!hex64(key_hash))
+    if (!check_hex64(key_hash))
         return KHO_E_NOTFOUND;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_KEY_LOOKUP);
@@ -1585,16 +1449,6 @@ static enum kho_err album_by_id(struct conn *c, uint64_t id, uint64_t owner_id,
     return rc;
 }
 
-/* Title and description within bounds; their text is the caller's to check. */
-static enum kho_err album_text_check(const struct meta_album *a, unsigned mask)
-{
-    if ((mask & META_SET_ALBUM_TITLE) && !str_fits(a->title, 1, sizeof(a->title)))
-        return *a->title ? KHO_E_TOO_LARGE : KHO_E_INVALID;
-    if ((mask & META_SET_ALBUM_DESCRIPTION) && !str_fits(a->description, 0, sizeof(a->description)))
-        return KHO_E_TOO_LARGE;
-    return KHO_OK;
-}
-
 static enum kho_err album_create_w(struct conn *c, void *arg)
 {
     const struct meta_album *a = arg;
@@ -1620,9 +1474,7 @@ static enum kho_err album_create_w(struct conn *c, void *arg)
 
 static enum kho_err sq_album_create(struct meta_store *m, struct meta_album *a)
 {
-    if (a->id == 0 || (int64_t)a->id < 0 || a->owner_id == 0)
-        return KHO_E_INVALID;
-    enum kho_err rc = album_text_check(a, META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION);
+    enum kho_err rc = check_album_new(a);
     if (rc)
         return rc;
     a->created_at = a->updated_at = now_ms();
@@ -1646,7 +1498,7 @@ static enum kho_err sq_album_list(struct meta_store *m, uint64_t owner_id, uint6
                                   int limit, struct meta_album *out, int *n)
 {
     *n = 0;
-    enum kho_err rc = limit_check(limit);
+    enum kho_err rc = check_limit(limit);
     if (rc)
         return rc;
     struct conn *c = reader_take(store_of(m));
@@ -1717,10 +1569,7 @@ static enum kho_err album_update_w(struct conn *c, void *arg)
 static enum kho_err sq_album_update(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                     unsigned mask, struct meta_album *a)
 {
-    if (mask &
-        ~(unsigned)(META_SET_ALBUM_TITLE | META_SET_ALBUM_DESCRIPTION | META_SET_ALBUM_COVER))
-        return KHO_E_INVALID;
-    enum kho_err rc = album_text_check(a, mask);
+    enum kho_err rc = check_album(mask, a);
     if (rc)
         return rc;
     struct album_args x = {.id = id, .owner_id = owner_id, .mask = mask, .a = a, .now = now_ms()};
@@ -1805,19 +1654,12 @@ static enum kho_err album_remove_w(struct conn *c, void *arg)
     return album_by_id(c, x->id, x->owner_id, x->a);
 }
 
-static enum kho_err batch_check(int n)
-{
-    if (n < 1)
-        return KHO_E_INVALID;
-    return n > META_ALBUM_BATCH_MAX ? KHO_E_TOO_LARGE : KHO_OK;
-}
-
 static enum kho_err sq_album_add_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                         const uint64_t *ids, int n, uint64_t *missing,
                                         struct meta_album *out)
 {
     *missing = 0;
-    enum kho_err rc = batch_check(n);
+    enum kho_err rc = check_batch(n);
     if (rc)
         return rc;
     struct album_args x = {id, owner_id, 0, ids, n, missing, out, now_ms()};
@@ -1827,7 +1669,7 @@ static enum kho_err sq_album_add_images(struct meta_store *m, uint64_t id, uint6
 static enum kho_err sq_album_remove_images(struct meta_store *m, uint64_t id, uint64_t owner_id,
                                            const uint64_t *ids, int n, struct meta_album *out)
 {
-    enum kho_err rc = batch_check(n);
+    enum kho_err rc = check_batch(n);
     if (rc)
         return rc;
     struct album_args x = {id, owner_id, 0, ids, n, NULL, out, now_ms()};
@@ -1838,7 +1680,7 @@ static enum kho_err sq_album_images(struct meta_store *m, uint64_t album_id, uin
                                     int limit, struct meta_image *out, int *n)
 {
     *n = 0;
-    enum kho_err rc = limit_check(limit);
+    enum kho_err rc = check_limit(limit);
     if (rc)
         return rc;
     struct conn *c = reader_take(store_of(m));
@@ -1914,9 +1756,9 @@ static enum kho_err link_create_w(struct conn *c, void *arg)
 
 static enum kho_err sq_link_create(struct meta_store *m, struct meta_link *l, int64_t now)
 {
-    if (l->id == 0 || (int64_t)l->id < 0 || l->owner_id == 0 || l->target_id == 0 ||
-        (l->kind != META_LINK_IMAGE && l->kind != META_LINK_ALBUM) || l->expires_at < 0)
-        return KHO_E_INVALID;
+    enum kho_err rc = check_link(l);
+    if (rc)
+        return rc;
     l->created_at = now;
     struct link_args x = {l, now};
     return write_run(store_of(m), link_create_w, &x);
@@ -1939,16 +1781,15 @@ static enum kho_err sq_link_list(struct meta_store *m, uint64_t owner_id, int64_
                                  struct meta_link *out, int max, int *n)
 {
     *n = 0;
-    if (max < 1)
-        return KHO_E_INVALID;
-    if (max > META_LINKS_MAX)
-        return KHO_E_TOO_LARGE;
+    enum kho_err rc = check_max(max, META_LINKS_MAX);
+    if (rc)
+        return rc;
     struct conn *c = reader_take(store_of(m));
     struct q q = q_begin(c, ST_LINK_LIST);
     q_i64(&q, (int64_t)owner_id);
     q_i64(&q, now);
     q_i64(&q, max);
-    enum kho_err rc = q_rows(&q, put_link, out, n);
+    rc = q_rows(&q, put_link, out, n);
     reader_give(c);
     return rc;
 }

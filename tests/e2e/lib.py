@@ -61,6 +61,13 @@ def blob_flag():
     return None
 
 
+def requires_sqlite(why):
+    """Skip the calling test unless the metadata store is the default SQLite file."""
+    db = db_flag()
+    if db is not None and not db.startswith("sqlite:"):
+        raise Skip("needs the SQLite metadata store: " + why)
+
+
 def volume_dir(data):
     """Where a server on data keeps its local volumes; None when the blob store is not local."""
     blob = blob_flag()

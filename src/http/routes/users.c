@@ -48,10 +48,7 @@ static uint32_t shard_for(const struct kho_config *cfg, const char *username)
 {
     if (cfg->shard >= 0)
         return (uint32_t)cfg->shard;
-    uint32_t h = 2166136261u; /* FNV-1a: stable across nodes and versions */
-    for (const unsigned char *p = (const unsigned char *)username; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h % IDS_SHARDS;
+    return ids_name_shard(username);
 }
 
 static enum kho_err register_work(struct req *r)

@@ -149,7 +149,10 @@ static void test_open_urls(void)
 {
     struct meta_store *m = NULL;
     CHECK_EQ(meta_open("bogus:x", &m), KHO_E_UNSUPPORTED);
-    CHECK_EQ(meta_open("postgres://kho:secret@db/kho", &m), KHO_E_UNSUPPORTED);
+    CHECK_EQ(meta_open("mysql://kho:secret@db/kho", &m), KHO_E_UNSUPPORTED);
+    /* nothing listens on port 1: the server is unreachable */
+    CHECK_EQ(meta_open("postgres://kho@127.0.0.1:1/kho", &m), KHO_E_BACKEND);
+    CHECK_EQ(meta_open("postgres://kho@127.0.0.1:1/kho,sqlite:x", &m), KHO_E_INVALID);
     CHECK_EQ(meta_open("sqlite:", &m), KHO_E_INVALID);
     CHECK_EQ(meta_open("sqlite:/nonexistent-kho-dir/x/meta.db", &m), KHO_E_BACKEND);
     CHECK(m == NULL);
