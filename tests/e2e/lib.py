@@ -220,6 +220,11 @@ class ServerError(Exception):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (say, a missing program); its message is the reason.
+    run.py counts it as skipped, neither passed nor failed."""
+
+
 class Server:
     """One kho process on 127.0.0.1:<free port> with its own data dir and log file."""
 
