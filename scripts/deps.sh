@@ -9,7 +9,7 @@ level=${1:-build}
 
 build="build-essential meson ninja-build pkg-config libevent-dev libvips-dev libsqlite3-dev
 libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev fonts-dejavu-core"
-test="python3 libvips-tools clang libclang-rt-14-dev curl chromium"
+test="python3 libvips-tools clang libclang-rt-14-dev curl chromium nginx-light openssl"
 bench="wrk nginx-light libnginx-mod-http-dav-ext libnginx-mod-http-image-filter graphicsmagick
 mate-backgrounds lomiri-wallpapers time"
 # The smallest set for tests/svc: ceph-mon, ceph-osd and radosgw bring ceph-common (ceph,
