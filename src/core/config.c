@@ -86,6 +86,8 @@ static const struct opt opts[] = {
      "memory for cached image records and logins; 0 turns the cache off"},
     {"cache-ttl-ms", N(OPT_INT, cache_ttl_ms), "1000",
      "longest a cached record is served: the delay before another node's change shows here"},
+    {"redis", S(redis), "",
+     "redis://HOST[:PORT] shared by all nodes: record cache, login limits, variant locks"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)

@@ -61,6 +61,7 @@ struct kho_config {
     /* the record cache */
     int64_t cache_bytes;  /* in-process cache ceiling; 0 = no cache */
     int64_t cache_ttl_ms; /* how long a cached record may be served */
+    char redis[512];      /* redis://HOST[:PORT] shared by the nodes; "" = no Redis */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

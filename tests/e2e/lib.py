@@ -216,6 +216,11 @@ _cache = {}      # extra args tuple -> shared Server, cleared between modules by
 _touched = []    # servers started since the runner last called take_touched()
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (an engine it needs is not installed): run.py
+    counts it as skipped, neither passed nor failed."""
+
+
 class ServerError(Exception):
     pass
 

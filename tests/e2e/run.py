@@ -2,7 +2,8 @@
 """Runs the end-to-end suite: every test_* function of tests/e2e/test_*.py, in order.
 
 Usage: run.py [-k SUBSTRING]... [-v]    (KHO_BIN picks the binary, KHO_E2E_ARGS adds server flags)
-Ends with the line `N passed, N failed`; exit status 1 when anything failed.
+Ends with the line `N passed, N failed` (then `, N skipped` when a test raised lib.Skip because
+an engine it needs is not installed); exit status 1 when anything failed.
 """
 
 import argparse
@@ -52,7 +53,7 @@ def main():
 
     print("kho e2e: binary %s%s" % (lib.BIN, (" args " + " ".join(lib.EXTRA_ARGS))
                                    if lib.EXTRA_ARGS else ""), flush=True)
-    passed = failed = 0
+    passed = failed = skipped = 0
     start = time.monotonic()
     for mod in load_modules():
         for name, fn in tests_of(mod):
@@ -71,6 +72,10 @@ def main():
                     err = AssertionError("server died with exit code %s during the test" %
                                          s.proc.returncode)
             dt = time.monotonic() - t0
+            if isinstance(err, lib.Skip):
+                skipped += 1
+                print("skip %s (%s)" % (full, err), flush=True)
+                continue
             if err is None:
                 passed += 1
                 print("ok  %s (%.1fs)" % (full, dt), flush=True)
@@ -97,7 +102,8 @@ def main():
         lib.cleanup_root()
     elif lib._root:
         print("server logs and data kept in %s" % lib._root)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
+    print("%d passed, %d failed%s" % (passed, failed,
+                                      ", %d skipped" % skipped if skipped else ""), flush=True)
     return 1 if failed else 0
 
 
