@@ -91,6 +91,8 @@ static const struct opt opts[] = {
     {"db-pool", N(OPT_INT, db_pool), "8", "connections per PostgreSQL server per node"},
     {"shard-map", S(shard_map), "",
      "logical shards to --db servers, e.g. 0-2047=0,2048-4095=1; default equal ranges"},
+    {"redis", S(redis), "",
+     "redis://HOST[:PORT] shared by all nodes: record cache, login limits, variant locks"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)

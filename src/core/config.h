@@ -63,6 +63,7 @@ struct kho_config {
     int64_t cache_ttl_ms; /* how long a cached record may be served */
     int64_t db_pool;      /* connections per PostgreSQL server per node */
     char shard_map[1024]; /* logical shard ranges to --db servers, "" = equal ranges */
+    char redis[512];      /* redis://HOST[:PORT] shared by the nodes; "" = no Redis */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

@@ -56,6 +56,9 @@ static const struct counter_def defs[M__COUNT] = {
                         "counter", 0, 1},
     [M_CACHE_EVICTIONS] = {"kho_cache_evictions_total",
                            "cached records dropped to stay under --cache-bytes", "counter", 0, 1},
+    [M_REDIS_ERRORS] = {"kho_redis_errors_total",
+                        "failed Redis connects, commands and scripts (each served without Redis)",
+                        "counter", 0, 1},
 };
 
 static _Atomic uint64_t counters[M__COUNT];

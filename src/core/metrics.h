@@ -41,6 +41,8 @@ enum metric {
     M_CACHE_HITS,
     M_CACHE_MISSES,
     M_CACHE_EVICTIONS,
+    /* the shared Redis (src/cache/redis.c) */
+    M_REDIS_ERRORS,
     M__COUNT
 };
 

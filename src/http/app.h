@@ -9,6 +9,7 @@
 
 struct blob_store;
 struct cache;
+struct redis;
 struct meta_store;
 struct pool;
 struct ratelimit;
@@ -33,6 +34,8 @@ struct app {
     _Atomic int shutting_down;
     struct apikey_touches *key_touches; /* whose last use to write down (issue #4) */
     struct cache *cache; /* image records, users and logins (cached.h); NULL when off */
+    struct redis *redis; /* shared by the nodes (--redis): the cache above, login limits,
+                          * variant locks; NULL when not configured */
 };
 
 #endif

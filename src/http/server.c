@@ -23,6 +23,7 @@
 #include "auth/ratelimit.h"
 #include "blob/blob.h"
 #include "cache/cache.h"
+#include "cache/redis.h"
 #include "http/accesslog.h"
 #include "http/conn.h"
 #include "http/routes/routes.h"
@@ -284,8 +285,15 @@ int server_run(const struct kho_config *cfg)
         log_error("'cache-ttl-ms' must be from 1 to %d", CACHE_TTL_MAX_MS);
         goto out;
     }
-    if (cache_open("", cfg->cache_bytes, &app.cache))
+    /* With Redis, no in-process copy: another node's del could not reach it. */
+    if (cfg->redis[0]) {
+        if (redis_open(cfg->redis, cfg->cache_ttl_ms, &app.redis))
+            goto out;
+        if (cfg->cache_bytes)
+            app.cache = redis_cache(app.redis);
+    } else if (cache_open("", cfg->cache_bytes, &app.cache)) {
         goto out;
+    }
     app.login_user_limit =
         ratelimit_new(LIMITER_SLOTS, cfg->login_fail_limit, cfg->login_fail_window * 1000);
     app.login_ip_limit =
@@ -314,6 +322,7 @@ out:
     if (app.meta)
         app.meta->ops->close(app.meta);
     cache_close(app.cache);
+    redis_close(app.redis);
     blob_close(app.blob); /* flushes and syncs the store */
     accesslog_close();
     if (code == 0)

@@ -1,6 +1,7 @@
 /* Liveness, readiness and Prometheus metrics. */
 #include <string.h>
 #include "blob/blob.h"
+#include "cache/redis.h"
 #include "http/app.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -69,13 +70,16 @@ static enum kho_err metrics(struct req *r)
             "# HELP kho_worker_jobs blocking jobs queued or running\n"
             "# TYPE kho_worker_jobs gauge\nkho_worker_jobs %zu\n"
             "# HELP kho_process_jobs image processing jobs queued or running\n"
-            "# TYPE kho_process_jobs gauge\nkho_process_jobs %zu\n",
+            "# TYPE kho_process_jobs gauge\nkho_process_jobs %zu\n"
+            "# HELP kho_redis_up 1 while the shared Redis is reachable, 0 when down or not "
+            "configured\n# TYPE kho_redis_up gauge\nkho_redis_up %d\n",
             (unsigned long long)st.blobs, (unsigned long long)st.bytes,
             (unsigned long long)st.volumes, (unsigned long long)st.disk_bytes,
             (unsigned long long)st.garbage_bytes, (unsigned long long)st.index_bytes,
             atomic_load(&server_inflight), (long long)atomic_load(&r->app->inflight_body_bytes),
             pool_pending(r->app->pool),
-            r->app->process_pool ? pool_pending(r->app->process_pool) : (size_t)0);
+            r->app->process_pool ? pool_pending(r->app->process_pool) : (size_t)0,
+            r->app->redis && redis_up(r->app->redis) ? 1 : 0);
     if (rc)
         return rc;
     r->status = 200;

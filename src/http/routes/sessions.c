@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include "auth/password.h"
-#include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "http/app.h"
 #include "http/authn.h"
 #include "http/cached.h"
+#include "http/loginlimit.h"
 #include "http/router.h"
 #include "http/routes/routes.h"
 #include "http/views.h"
@@ -48,6 +48,11 @@ static enum kho_err login_work(struct req *r)
     char key[48];
     account_key(c->username, key, sizeof(key));
     struct meta_user u;
+    /* refuse before hashing anything: the limiter is what keeps guessing expensive; here, off
+     * the event loop, as a shared limiter asks Redis */
+    int64_t retry = 0;
+    if (loginlimit_check(app, key, r->peer, now_ms(), &retry))
+        return limited(r, retry);
     enum kho_err rc = KHO_E_NOTFOUND;
     if (c->username_len <= META_USERNAME_MAX && strlen(c->username) == c->username_len)
         rc = app->meta->ops->user_by_name(app->meta, c->username, &u);
@@ -58,14 +63,12 @@ static enum kho_err login_work(struct req *r)
         rc = password_verify(u.pwhash, c->password, c->password_len);
     }
     if (rc == KHO_E_UNAUTH) {
-        int64_t now = now_ms();
-        ratelimit_fail(app->login_user_limit, key, now);
-        ratelimit_fail(app->login_ip_limit, r->peer, now);
+        loginlimit_fail(app, key, r->peer, now_ms());
         return req_fail(r, rc, "invalid_credentials", "wrong username or password");
     }
     if (rc)
         return rc;
-    ratelimit_reset(app->login_user_limit, key);
+    loginlimit_reset(app, key);
 
     char token[44], csrf[44], token_h[65], csrf_h[65];
     token_new(token);
@@ -89,13 +92,6 @@ static enum kho_err sessions_create(struct req *r)
     enum kho_err rc = users_read_credentials(r, &c);
     if (rc)
         return rc;
-    /* refuse before hashing anything: the limiter is what keeps guessing expensive */
-    char key[48];
-    int64_t retry = 0, now = now_ms();
-    account_key(c->username, key, sizeof(key));
-    if (ratelimit_check(r->app->login_ip_limit, r->peer, now, &retry) ||
-        ratelimit_check(r->app->login_user_limit, key, now, &retry))
-        return limited(r, retry);
     r->ctx = c;
     return req_async(r, login_work);
 }

@@ -11,8 +11,10 @@
 #include <time.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
+#include "auth/hash.h"
 #include "auth/signature.h"
 #include "blob/blob.h"
+#include "cache/redis.h"
 #include "http/app.h"
 #include "http/cached.h"
 #include "http/headers.h"
@@ -28,6 +30,7 @@
 #include "core/utf8.h"
 
 #define VARIANT_KEY_BIT (1ULL << 63) /* originals use ids, which never set it */
+#define GEN_LOCK_MS 30000            /* longest one node holds a variant to itself */
 
 static const struct preset {
     const char *name;
@@ -398,12 +401,56 @@ static enum kho_err send_variant(struct req *r, struct vwait *v)
 
 /* Make and store the variant unless it exists already (it may have landed between the
  * request's miss and its joining the flight). Runs on the processing pool. */
+static enum kho_err make(struct vwait *v, const char **why);
+
+/* Wait for another node's generation of v's variant to land in the blob store, polling with
+ * backoff while its lock lasts: KHO_OK when it did, KHO_E_AGAIN when the lock is free again
+ * without it (that node failed or gave up). */
+static enum kho_err await_other(struct vwait *v, const char *lock)
+{
+    struct app *app = v->app;
+    uint64_t len, deadline = mono_ns() + (uint64_t)GEN_LOCK_MS * 1000000u;
+    int64_t count, ttl;
+    for (int64_t pause_ms = 10; mono_ns() < deadline;
+         pause_ms = pause_ms < 320 ? pause_ms * 2 : pause_ms) {
+        struct timespec ts = {0, (long)pause_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        if (blob_stat(app->blob, v->key, &len) == KHO_OK)
+            return KHO_OK;
+        if (redis_count_get(app->redis, lock, &count, &ttl) || ttl == 0)
+            break;
+    }
+    return blob_stat(app->blob, v->key, &len) == KHO_OK ? KHO_OK : KHO_E_AGAIN;
+}
+
+/* Across nodes, a generation holds the Redis lock "kho:gen:KEY" so two nodes sharing a blob
+ * store do not both make one variant; a node that finds it taken serves what the holder stores.
+ * Without Redis (or with it down) each node generates: a duplicate costs time, not correctness. */
 static enum kho_err generate(struct vwait *v, const char **why)
 {
     struct app *app = v->app;
     uint64_t len;
     if (blob_stat(app->blob, v->key, &len) == KHO_OK)
         return KHO_OK;
+    if (!app->redis)
+        return make(v, why);
+    char lock[40];
+    uint64_t token;
+    random_bytes(&token, sizeof(token));
+    snprintf(lock, sizeof(lock), "gen:%016llx", (unsigned long long)v->key);
+    enum kho_err held = redis_lock(app->redis, lock, GEN_LOCK_MS, token);
+    if (held == KHO_E_BUSY && await_other(v, lock) == KHO_OK)
+        return KHO_OK;
+    enum kho_err rc = make(v, why);
+    if (held == KHO_OK)
+        (void)redis_unlock(app->redis, lock, token);
+    return rc;
+}
+
+/* Make and store the variant. */
+static enum kho_err make(struct vwait *v, const char **why)
+{
+    struct app *app = v->app;
     void *orig = NULL;
     size_t orig_len = 0;
     enum kho_err rc =
