@@ -1,26 +1,26 @@
 #!/bin/sh
 # Installs the Debian packages kho needs, and only those that are missing (idempotent).
 # Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before it)
-#        scripts/deps.sh scale   (build + test + the engines of issue #5, see tests/svc/)
+#        (test, also called scale, includes the engines of issue #5 that tests start: tests/svc/)
 # From test on, also Node.js + npm when missing and tests/browser's npm modules (playwright-core).
 set -eu
 
 level=${1:-build}
 
 build="build-essential meson ninja-build pkg-config libevent-dev libvips-dev libsqlite3-dev
-libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev fonts-dejavu-core"
+libsodium-dev libssl-dev libjansson-dev libxxhash-dev libcurl4-openssl-dev libpq-dev libhiredis-dev
+fonts-dejavu-core"
 test="python3 libvips-tools clang libclang-rt-14-dev curl chromium nginx-light openssl"
 bench="wrk nginx-light libnginx-mod-http-dav-ext libnginx-mod-http-image-filter graphicsmagick
 mate-backgrounds lomiri-wallpapers time"
 # The smallest set for tests/svc: ceph-mon, ceph-osd and radosgw bring ceph-common (ceph,
 # ceph-authtool, monmaptool); postgresql brings its client, redis-server brings redis-cli.
-scale="postgresql libpq-dev redis-server libhiredis-dev ceph-mon ceph-osd radosgw nginx-light"
+scale="postgresql redis-server ceph-mon ceph-osd radosgw"
 
 case "$level" in
 build) want="$build" ;;
-test) want="$build $test" ;;
-bench) want="$build $test $bench" ;;
-scale) want="$build $test $scale" ;;
+test | scale) want="$build $test $scale" ;;
+bench) want="$build $test $scale $bench" ;;
 *) echo "deps.sh: unknown level '$level' (build, test, bench or scale)" >&2; exit 2 ;;
 esac
 

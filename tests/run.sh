@@ -61,6 +61,11 @@ echo "== end-to-end"
 KHO_BIN="$build/kho" python3 tests/e2e/run.py ${E2E_ARGS:-} 2>&1 | tee "$log"
 count e2e "$log"
 
+echo "== end-to-end again, on 2 PostgreSQL shards, Ceph RGW and Redis"
+# shellcheck disable=SC2086
+KHO_BIN="$build/kho" sh tests/e2e/run_scale.sh ${E2E_ARGS:-} 2>&1 | tee "$log"
+count e2e-scale "$log"
+
 echo "== browser"
 if command -v node >/dev/null 2>&1 && [ -d tests/browser/node_modules/playwright-core ]; then
     KHO_BIN="$build/kho" node tests/browser/run.mjs 2>&1 | tee "$log"

@@ -51,14 +51,19 @@ def cleanup_root():
         _root = None
 
 
+def extra_flag(name):
+    """The value of --NAME given in KHO_E2E_ARGS (the whole run's servers), or None."""
+    for i, a in enumerate(EXTRA_ARGS):
+        if a == "--" + name and i + 1 < len(EXTRA_ARGS):
+            return EXTRA_ARGS[i + 1]
+        if a.startswith("--%s=" % name):
+            return a[len(name) + 3:]
+    return None
+
+
 def blob_flag():
     """The --blob URL given in KHO_E2E_ARGS, or None for the default (volumes under --data)."""
-    for i, a in enumerate(EXTRA_ARGS):
-        if a == "--blob" and i + 1 < len(EXTRA_ARGS):
-            return EXTRA_ARGS[i + 1]
-        if a.startswith("--blob="):
-            return a[len("--blob="):]
-    return None
+    return extra_flag("blob")
 
 
 def requires_sqlite(why):
@@ -235,6 +240,10 @@ class Skip(Exception):
 class Server:
     """One kho process on 127.0.0.1:<free port> with its own data dir and log file."""
 
+    # the client's address (another 127.x.y.z) for tests of per-address limits, which a Redis
+    # shared by every server of a run would otherwise pool across tests
+    source = None
+
     def __init__(self, args=(), data=None, threads=2, workers=8, env=None):
         self.args = list(args)
         self.env = env  # extra environment variables for the process
@@ -340,7 +349,8 @@ class Server:
     # HTTP ------------------------------------------------------------------------------------
 
     def conn(self, timeout=30):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        src = {"source_address": (self.source, 0)} if self.source else {}
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, **src)
 
     def request(self, method, path, body=None, headers=None, token=None, cookie=None,
                 timeout=30, conn=None):
@@ -722,12 +732,7 @@ def png_pixels(width, height, px, alpha=False):
 
 def db_flag():
     """The --db URL given in KHO_E2E_ARGS, or None for the default (sqlite under --data)."""
-    for i, a in enumerate(EXTRA_ARGS):
-        if a == "--db" and i + 1 < len(EXTRA_ARGS):
-            return EXTRA_ARGS[i + 1]
-        if a.startswith("--db="):
-            return a[len("--db="):]
-    return None
+    return extra_flag("db")
 
 
 def sqlite_path(data):

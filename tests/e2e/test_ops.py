@@ -81,11 +81,14 @@ def test_metrics_move_with_uploads_and_deletes():
     assert total(mid, "kho_uploads_total") - total(before, "kho_uploads_total") == 1
     assert total(mid, "kho_variants_generated_total") - \
         total(before, "kho_variants_generated_total") == 1, "no eager thumbnail"
-    for name in ("kho_store_puts_total", "kho_blobs_stored"):
+    # the blob gauges are the volume store's (an S3 bucket has no cheap count)
+    volumes = lib.blob_flag() is None
+    for name in ("kho_store_puts_total", "kho_blobs_stored")[:2 if volumes else 1]:
         assert total(mid, name) - total(before, name) == 2, "%s did not move by 2" % name
     assert total(mid, "kho_db_writes_total") > total(before, "kho_db_writes_total")
-    assert total(mid, "kho_blob_bytes_stored") - total(before, "kho_blob_bytes_stored") > \
-        len(data), "kho_blob_bytes_stored did not grow by the upload and its thumbnail"
+    assert not volumes or total(mid, "kho_blob_bytes_stored") - \
+        total(before, "kho_blob_bytes_stored") > len(data), \
+        "kho_blob_bytes_stored did not grow by the upload and its thumbnail"
     assert total(mid, "kho_http_bytes_received_total") - \
         total(before, "kho_http_bytes_received_total") >= len(data)
     assert total(mid, "kho_http_bytes_sent_total") > total(before, "kho_http_bytes_sent_total")
@@ -97,9 +100,11 @@ def test_metrics_move_with_uploads_and_deletes():
     assert requests(after, "/api/v1/images/{id}", 204) - \
         requests(mid, "/api/v1/images/{id}", 204) == 1, "DELETE not counted by route pattern"
     assert total(after, "kho_deletes_total") - total(mid, "kho_deletes_total") == 1
-    assert total(after, "kho_blobs_stored") - total(mid, "kho_blobs_stored") == -2, \
+    assert total(after, "kho_store_deletes_total") - total(mid, "kho_store_deletes_total") == 2, \
         "the original and its thumbnail were not both deleted"
-    assert total(after, "kho_blob_bytes_stored") == total(before, "kho_blob_bytes_stored")
+    if volumes:
+        assert total(after, "kho_blobs_stored") - total(mid, "kho_blobs_stored") == -2
+        assert total(after, "kho_blob_bytes_stored") == total(before, "kho_blob_bytes_stored")
     assert total(after, "kho_db_writes_total") > total(mid, "kho_db_writes_total")
 
 

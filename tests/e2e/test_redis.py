@@ -24,6 +24,8 @@ class Redis:
     def __init__(self):
         if shutil.which("redis-server") is None:
             raise lib.Skip("redis-server is not installed")
+        if lib.extra_flag("redis") is not None:
+            raise lib.Skip("starts its own Redis; KHO_E2E_ARGS names a --redis")
         # a short state path: redis.sh checks it in the command line before signalling
         self.state = tempfile.mkdtemp(prefix="r-", dir=lib.root_dir())
         self.url = None
@@ -228,6 +230,8 @@ def test_login_limit_spans_nodes():
 
 
 def test_bad_redis_url_is_refused():
+    if lib.extra_flag("redis") is not None:
+        raise lib.Skip("KHO_E2E_ARGS names a --redis, which would win over the bad one")
     s = lib.Server(("--redis", "http://127.0.0.1:1"))
     try:
         s.start()

@@ -39,6 +39,8 @@ def setup():
     """RGW in a short temp dir (Ceph's admin sockets need short paths) and one kho on it."""
     if _fx.get("server") is not None and _fx["server"].alive():
         return _fx["server"], _fx["user"]
+    if lib.blob_flag() is not None:
+        raise lib.Skip("starts its own RGW; KHO_E2E_ARGS names a --blob")
     missing = [b for b in ("ceph-mon", "ceph-osd", "radosgw") if not shutil.which(b)]
     if missing:
         raise lib.Skip("Ceph is not installed (%s missing; scripts/deps.sh scale installs it)" %

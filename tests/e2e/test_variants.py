@@ -616,12 +616,11 @@ def test_delete_removes_variants():
     for q in ("w=64", "w=128&fmt=webp", "p=small&fmt=avif"):
         ok(get(s, img["id"], q), q)
     made = 4  # the thumbnail and three more
-    before = metric(s, "kho_blobs_stored")
+    before = metric(s, "kho_store_deletes_total")
     r = s.request("DELETE", "/api/v1/images/" + img["id"], token=u.token)
     assert r.status == 204, r
-    after = metric(s, "kho_blobs_stored")
-    assert before - after == 1 + made, "kho_blobs_stored dropped by %d, expected %d" % (
-        before - after, 1 + made)
+    after = metric(s, "kho_store_deletes_total")
+    assert after - before == 1 + made, "%d blobs deleted, expected %d" % (after - before, 1 + made)
     for q in ("w=64", "p=thumb", "", "w=128&fmt=webp"):
         check_error(get(s, img["id"], q), 404, "not_found")
 
