@@ -95,7 +95,8 @@ enum kho_err s3_canonical_query(struct s3_param *params, size_t n, char *out, si
 {
     if (cap == 0)
         return KHO_E_TOO_LARGE;
-    qsort(params, n, sizeof(*params), param_cmp);
+    if (n > 1) /* qsort of a NULL array is undefined, even for n == 0 */
+        qsort(params, n, sizeof(*params), param_cmp);
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n; i++) {
