@@ -40,47 +40,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # pid and port map a server's name (kho, nginx-tp, nginx-lat) to its process and port.
 declare -A pid port
 
-# Server CPU time in clock ticks: the process and its children (nginx's workers).
-cpu_ticks() {
-    local pid sum=0 line f
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        read -r line <"/proc/$pid/stat" || continue
-        read -r -a f <<<"${line##*) }"
-        sum=$((sum + f[11] + f[12]))
-    done
-    echo "$sum"
-}
-
-# Clock ticks of the whole machine: busy, stolen by the hypervisor, and spent by the kernel on
-# its own (interrupts, softirqs, kernel threads). The kernel share is mostly work done for the
-# server (writeback of its files, journal commits), the rest of what neither the server nor wrk
-# used is other work on the machine that disturbs the figures.
-machine_ticks() {
-    local user nice system irq softirq steal kthreads
-    # Fields: cpu user nice system idle iowait irq softirq steal ...
-    read -r _ user nice system _ _ irq softirq steal _ </proc/stat
-    # Kernel threads are the children of kthreadd (PID 2); cat skips those that just exited.
-    kthreads=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '{ s = $0; sub(/^.*\) /, "", s);
-        split(s, f, " "); if (f[2] == 2 || $1 == 2) t += f[12] + f[13] } END { print t + 0 }')
-    echo "$((user + nice + system + irq + softirq)) $steal $((irq + softirq + kthreads))"
-}
-
-# bench_wrk SERVER_PID RESULT_FILE WRK_ARGS...: one measured wrk run; the result file gets wrk's
-# report, the server's CPU ticks, the machine's ticks (see machine_ticks) and wrk's CPU time.
-bench_wrk() {
-    local pid=$1 file=$2 before m0 m1
-    shift 2
-    before=$(cpu_ticks "$pid")
-    read -r -a m0 <<<"$(machine_ticks)"
-    /usr/bin/time -f 'WRK_CPU %U %S' -o "$run/wrk-time.txt" wrk --timeout 10s "$@" >"$file"
-    read -r -a m1 <<<"$(machine_ticks)"
-    {
-        echo "CPU_TICKS $(($(cpu_ticks "$pid") - before))"
-        echo "MACHINE_TICKS $((m1[0] - m0[0])) $((m1[1] - m0[1])) $((m1[2] - m0[2]))"
-        cat "$run/wrk-time.txt"
-    } >>"$file"
-}
-
 start_nginx() {
     local name=$1 nopush=$2 prefix user=""
     port[$name]=$(free_port)
@@ -247,3 +206,4 @@ python3 "$here/report.py" "$run" "$corpus" "$out/results.md" \
     --seconds "$seconds" --rounds "$rounds" --upload-conns "$upload_conns"
 ((kho_ok)) || die "kho was not benchmarked (see $run/notes.txt)"
 [[ ${BENCH_VARIANTS:-1} == 0 ]] || bash "$here/variants.sh"
+[[ ${BENCH_SCALE:-1} == 0 ]] || bash "$here/scale.sh"
