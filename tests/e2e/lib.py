@@ -89,11 +89,20 @@ def fsck(data, *extra):
 
 
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port free now, below Linux's ephemeral range (32768-60999), so the outgoing
+    connections of the servers a test runs (to PostgreSQL, RGW, Redis...) cannot take it before
+    the server that is given it binds it."""
+    for _ in range(100):
+        port = random.randrange(20000, 32768)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise ServerError("no free port between 20000 and 32767")
 
 
 def rand_name(prefix="u"):

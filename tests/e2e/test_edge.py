@@ -62,11 +62,12 @@ class Edge(lib.Server):
     """nginx serving deploy/nginx/kho.conf in front of nodes (lib.Server objects, started); its
     plain port takes lib.Server's HTTP helpers (request, json, new_user, upload_ok...)."""
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, servers=None):
         # not lib.Server's: no process of kho's, no data directory
         # the state path must stay short (tests/svc/README.md)
         self.state = tempfile.mkdtemp(prefix="edge-", dir=lib.root_dir())
         self.nodes = nodes
+        self.servers = servers  # upstream lines to use instead of NODE_LINE for each node
         self.port = self.tls_port = None
         self.proc = None
         self.log_path = os.path.join(self.state, "error.log")
@@ -81,13 +82,29 @@ class Edge(lib.Server):
     def start(self):
         need_nginx()
         crt, key = cert()
-        self.port, self.tls_port = lib.free_port(), lib.free_port()
-        self.env = dict(os.environ, PATH=PATH, KHO_TLS_PORT=str(self.tls_port), KHO_TLS_CERT=crt,
-                        KHO_TLS_KEY=key, KHO_CACHE_DIR=os.path.join(self.state, "cache"),
-                        KHO_LOG_DIR=self.state, KHO_NGINX_DIR=DEPLOY,
-                        KHO_API_SERVERS=" ".join(NODE_LINE % n.port for n in self.nodes))
-        self.svc("start", self.port, CONF)
-        return self
+        for attempt in range(3):
+            # a port free_port() saw free may be taken before nginx binds it (outgoing
+            # connections to the engines pick ephemeral ports too): try new ones
+            self.port, self.tls_port = lib.free_port(), lib.free_port()
+            self.env = dict(os.environ, PATH=PATH, KHO_TLS_PORT=str(self.tls_port),
+                            KHO_TLS_CERT=crt, KHO_TLS_KEY=key,
+                            KHO_CACHE_DIR=os.path.join(self.state, "cache"),
+                            KHO_LOG_DIR=self.state, KHO_NGINX_DIR=DEPLOY,
+                            KHO_API_SERVERS=" ".join(self.servers or
+                                                     [NODE_LINE % n.port for n in self.nodes]))
+            try:
+                self.svc("start", self.port, CONF)
+                return self
+            except lib.ServerError as e:
+                if attempt == 2 or "in use" not in str(e) + self.error_log():
+                    raise
+
+    def error_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
 
     def stop(self, timeout=None):
         self.svc("stop")

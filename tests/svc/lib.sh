@@ -156,10 +156,24 @@ svc_unused() {
     fi
 }
 
-# svc_free_port: prints a TCP port that was free on 127.0.0.1 a moment ago.
+# svc_free_port: prints a TCP port that was free on 127.0.0.1 a moment ago, below Linux's
+# ephemeral range (32768-60999), so outgoing connections cannot take it before the server binds
+# it, nor while it is stopped for a restart on the same port.
 svc_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+    python3 -c 'import random, socket
+for _ in range(100):
+    p = random.randrange(20000, 32768)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free port between 20000 and 32767")'
 }
 
 # svc_port STATE: prints the port recorded in STATE by the last start.
