@@ -45,6 +45,12 @@ struct blob_ops {
     enum kho_err (*put)(struct blob_store *s, uint64_t key, const void *data, size_t len);
     /* Pin the blob for zero-copy reading. KHO_E_NOTFOUND when absent. */
     enum kho_err (*open)(struct blob_store *s, uint64_t key, struct blob_ref *out);
+    /* Like open, for a caller that knows the blob's length (recorded when it was put): a remote
+     * backend then skips the request that would learn it, so the ref's len is len as given and
+     * an absent or shorter blob shows only when its bytes are read or streamed. NULL for
+     * backends whose open costs nothing (blob_ref_open_len then calls open). */
+    enum kho_err (*open_len)(struct blob_store *s, uint64_t key, uint64_t len,
+                             struct blob_ref *out);
     /* Copy the blob into a malloc'd buffer the caller frees, after verifying its checksum;
      * KHO_E_TOO_LARGE when it is bigger than max. */
     enum kho_err (*read)(struct blob_store *s, uint64_t key, size_t max, void **data, size_t *len);
@@ -64,6 +70,13 @@ struct blob_ops {
      * consumer must then abandon the response). Releasing the ref closes the read end, which
      * ends the transfer. KHO_E_BUSY when too many streams run. NULL for file backends. */
     enum kho_err (*stream)(struct blob_store *s, struct blob_ref *ref, uint64_t off, uint64_t len);
+    /* Copy bytes [off, off+len) of the blob into dst, which holds len bytes: for spans of a
+     * remote store up to BLOB_SPAN_INLINE_MAX, where one bounded request costs less than a
+     * stream's thread and pipe. KHO_E_NOTFOUND when absent; KHO_E_BACKEND when the store fails
+     * or gives other than len bytes; KHO_E_TOO_LARGE when len exceeds BLOB_SPAN_INLINE_MAX.
+     * NULL for file backends. */
+    enum kho_err (*read_span)(struct blob_store *s, uint64_t key, uint64_t off, size_t len,
+                              void *dst);
     /* Reclaim space held by dead records in containers whose dead share is at least
      * min_garbage_ratio, while reads and writes go on. *reclaimed gets the bytes freed.
      * NULL for backends that reclaim on their own. */
@@ -75,6 +88,10 @@ struct blob_ops {
 struct blob_store {
     const struct blob_ops *ops;
 };
+
+/* The largest span read_span copies: below it a remote blob is read into memory, above it
+ * streamed, so no response is ever buffered whole past this ceiling. */
+#define BLOB_SPAN_INLINE_MAX ((size_t)256 << 10)
 
 /* Open the store named by url ("volume:DIR" or "s3://BUCKET?endpoint=URL&region=R", see s3.h).
  * volume_max_bytes is the roll-over size of a
@@ -89,6 +106,21 @@ static inline enum kho_err blob_put(struct blob_store *s, uint64_t key, const vo
 static inline enum kho_err blob_ref_open(struct blob_store *s, uint64_t key, struct blob_ref *r)
 {
     return s->ops->open(s, key, r);
+}
+static inline enum kho_err blob_ref_open_len(struct blob_store *s, uint64_t key, uint64_t len,
+                                             struct blob_ref *r)
+{
+    return s->ops->open_len ? s->ops->open_len(s, key, len, r) : s->ops->open(s, key, r);
+}
+/* Whether a span of len bytes of s is better read with blob_read_span than opened and streamed. */
+static inline bool blob_span_inline(const struct blob_store *s, uint64_t len)
+{
+    return s->ops->read_span && len <= BLOB_SPAN_INLINE_MAX;
+}
+static inline enum kho_err blob_read_span(struct blob_store *s, uint64_t key, uint64_t off,
+                                          size_t len, void *dst)
+{
+    return s->ops->read_span(s, key, off, len, dst);
 }
 static inline void blob_ref_release(struct blob_store *s, struct blob_ref *r)
 {

@@ -387,7 +387,9 @@ struct call {
     bool range; /* ask for [range_off, range_off + range_len) */
     uint64_t range_off, range_len;
     struct buf *out; /* where a 2xx body goes (bounded), or */
-    int fd;          /* a pipe; -1 with out NULL: discarded */
+    char *dst;       /* a fixed buffer of dst_cap bytes, or */
+    size_t dst_cap;
+    int fd; /* a pipe; -1 with out and dst NULL: discarded */
     const struct s3_retry *retry;
     long timeout_ms; /* for the whole attempt; 0: only stalls end it */
 
@@ -396,7 +398,7 @@ struct call {
     uint64_t length; /* Content-Length of the 2xx answer */
     char etag[128];
     uint64_t delivered; /* body bytes handed on, over all attempts */
-    bool too_large;     /* out reached its ceiling */
+    bool too_large;     /* out or dst reached its ceiling */
     bool sink_gone;     /* the pipe's reader left */
 
     /* per attempt */
@@ -431,7 +433,13 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
         }
         return len;
     }
-    if (c->out && buf_append(c->out, p, len) != KHO_OK) {
+    if (c->dst) {
+        if (len > c->dst_cap - c->delivered) {
+            c->too_large = true;
+            return 0;
+        }
+        memcpy(c->dst + c->delivered, p, len);
+    } else if (c->out && buf_append(c->out, p, len) != KHO_OK) {
         c->too_large = true;
         return 0;
     }
@@ -749,17 +757,50 @@ static enum kho_err head(struct s3 *s, uint64_t key, uint64_t *len)
     return rc;
 }
 
+static enum kho_err s3_open_len(struct blob_store *b, uint64_t key, uint64_t len,
+                                struct blob_ref *out)
+{
+    (void)b;
+    uint64_t *pin = xmalloc(sizeof(*pin)); /* the key, for s3_stream */
+    *pin = key;
+    *out = (struct blob_ref){.fd = -1, .off = 0, .len = len, .stream = true, .pin = pin};
+    metric_inc(M_STORE_GETS);
+    return KHO_OK;
+}
+
 static enum kho_err s3_open_ref(struct blob_store *b, uint64_t key, struct blob_ref *out)
 {
     uint64_t len;
     enum kho_err rc = head(s3_of(b), key, &len);
     if (rc)
         return rc;
-    uint64_t *pin = xmalloc(sizeof(*pin)); /* the key, for s3_stream */
-    *pin = key;
-    *out = (struct blob_ref){.fd = -1, .off = 0, .len = len, .stream = true, .pin = pin};
-    metric_inc(M_STORE_GETS);
-    return KHO_OK;
+    return s3_open_len(b, key, len, out);
+}
+
+static enum kho_err s3_read_span(struct blob_store *b, uint64_t key, uint64_t off, size_t len,
+                                 void *dst)
+{
+    if (len > BLOB_SPAN_INLINE_MAX)
+        return KHO_E_TOO_LARGE;
+    if (len == 0)
+        return KHO_OK;
+    struct call c = call_new("GET", "get", key, &s3_retry_read);
+    c.range = true;
+    c.range_off = off;
+    c.range_len = len;
+    c.dst = dst;
+    c.dst_cap = len;
+    enum kho_err rc = run(s3_of(b), &c);
+    /* a known length that was wrong shows here: S3 trims a range to the object */
+    if (rc == KHO_E_TOO_LARGE || (!rc && c.delivered != len)) {
+        log_error("s3 get of key %llu gave %llu of %llu bytes", (unsigned long long)key,
+                  (unsigned long long)c.delivered, (unsigned long long)len);
+        metric_inc(M_STORE_ERRORS);
+        return KHO_E_BACKEND;
+    }
+    if (!rc)
+        metric_inc(M_STORE_GETS);
+    return rc;
 }
 
 static enum kho_err s3_stat(struct blob_store *b, uint64_t key, uint64_t *len)
@@ -986,6 +1027,7 @@ static const struct blob_ops s3_ops = {
     .remote = true,
     .put = s3_put,
     .open = s3_open_ref,
+    .open_len = s3_open_len,
     .read = s3_read,
     .del = s3_del,
     .stat = s3_stat,
@@ -994,6 +1036,7 @@ static const struct blob_ops s3_ops = {
     .ping = s3_ping,
     .release_ref = s3_release_ref,
     .stream = s3_stream,
+    .read_span = s3_read_span,
     .compact = NULL,
     .close = s3_close,
 };

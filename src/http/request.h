@@ -113,6 +113,8 @@ void resp_empty(struct req *r, int status);
 /* Serve bytes [off, off+len) of a pinned blob; the connection releases ref when done. */
 void resp_file(struct req *r, int status, const char *content_type, struct blob_ref *ref,
                uint64_t off, uint64_t len);
+/* Serve len bytes at data, which must live as long as r (allocate it in r's arena). */
+void resp_bytes(struct req *r, int status, const char *content_type, const void *data, size_t len);
 /* Turn an error into the response: status and code from the table in response.c unless
  * req_fail recorded more precise ones. */
 void resp_error(struct req *r, enum kho_err e);

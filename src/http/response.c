@@ -156,6 +156,14 @@ void resp_file(struct req *r, int status, const char *content_type, struct blob_
     r->file_len = len;
 }
 
+void resp_bytes(struct req *r, int status, const char *content_type, const void *data, size_t len)
+{
+    r->status = status;
+    r->content_type = content_type;
+    r->out = data;
+    r->out_len = len;
+}
+
 const char *resp_reason(int status)
 {
     switch (status) {

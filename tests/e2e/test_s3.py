@@ -1,6 +1,6 @@
 """The S3 blob store (issue #5) against a real single-node Ceph RGW from tests/svc/rgw.sh:
-uploads (single PUT and multipart), streamed originals (full, Range, HEAD, 304), variants,
-deletes, a 503 while radosgw is down and recovery without restarting kho, and no fd leak across
+uploads (single PUT and multipart), originals read whole or streamed (full, Range, HEAD, 304),
+variants, deletes, a 503 while radosgw is down and recovery without restarting kho, and no fd leak across
 aborted streams. Skipped when the Ceph packages are not installed (scripts/deps.sh scale)."""
 
 import atexit
@@ -113,6 +113,40 @@ def test_multipart_upload_of_a_large_image():
     _fx["large"] = (img, data)
 
 
+INLINE_MAX = 256 << 10  # BLOB_SPAN_INLINE_MAX: spans up to it are read whole, longer streamed
+
+
+def test_spans_read_whole_or_streamed():
+    """Each side of the in-memory ceiling gives the right bytes, whole and as ranges, on fresh
+    and on kept-alive connections."""
+    s, u = setup()
+    small = lib.png(260, 260, seed=59, noise=True)  # a whole original under the ceiling
+    assert 100000 < len(small) <= INLINE_MAX, len(small)
+    big = lib.png(700, 700, seed=60, noise=True)  # streamed whole
+    assert 3 * INLINE_MAX < len(big) < 8 << 20, len(big)
+    simg, bimg = s.upload_ok(u, small), s.upload_ok(u, big)
+    c = s.conn()
+    try:
+        for _ in range(3):
+            for img, data in ((simg, small), (bimg, big)):
+                r = s.request("GET", img["url"], token=u.token, conn=c)
+                assert r.status == 200 and r.body == data, (r.status, len(r.body))
+                assert r.headers.get("content-length") == str(len(data)), r.headers
+        for a, n in ((0, INLINE_MAX), (1, INLINE_MAX + 1), (5000, 2 * INLINE_MAX),
+                     (len(big) - INLINE_MAX - 7, INLINE_MAX + 7), (len(big) - 10, 10)):
+            rng = "bytes=%d-%d" % (a, a + n - 1)
+            r = s.request("GET", bimg["url"], token=u.token, headers={"Range": rng}, conn=c)
+            assert r.status == 206 and r.body == big[a:a + n], (rng, r.status, len(r.body))
+            assert r.headers.get("content-range") == "bytes %d-%d/%d" % (a, a + n - 1, len(big))
+        r = s.request("GET", simg["url"], token=u.token, headers={"Range": "bytes=-5000"}, conn=c)
+        assert r.status == 206 and r.body == small[-5000:], r
+    finally:
+        c.close()
+    r = s.request("HEAD", bimg["url"], token=u.token)
+    assert r.status == 200 and r.body == b"", r
+    assert r.headers.get("content-length") == str(len(big)), r.headers
+
+
 def test_variants_read_and_write_blobs():
     s, u = setup()
     img = s.upload_ok(u, lib.png(300, 200, seed=53))
@@ -188,6 +222,12 @@ def test_rgw_down_gives_503_then_recovers():
             assert took < 8, "%s took %.1f s" % (label, took)
         r = s.request("GET", "/readyz")
         assert r.status == 503, r
+        # the recorded length answers HEAD, and the ETag 304, without asking the store
+        r = s.request("HEAD", kept["url"], token=u.token)
+        assert r.status == 200 and r.headers.get("content-length") == str(kept["bytes"]), r
+        r = s.request("GET", kept["url"], token=u.token,
+                      headers={"If-None-Match": '"%s"' % kept["sha256"]})
+        assert r.status == 304, r
     finally:
         svc("start")
     assert s.proc.pid == pid and s.alive()

@@ -13,8 +13,23 @@
 #include "http/views.h"
 #include "core/kho.h"
 
-enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
-                        const char *mime, unsigned flags)
+/* Turn a failure to reach key's bytes into the request's error: a missing blob is the
+ * metadata's fault, an unreachable store a 503. */
+static enum kho_err blob_failure(struct req *r, const struct meta_image *img, uint64_t key,
+                                 enum kho_err rc)
+{
+    if (rc == KHO_E_NOTFOUND) {
+        log_error("image '%llu' has no blob %llu", (unsigned long long)img->id,
+                  (unsigned long long)key);
+        return KHO_E_CORRUPT;
+    }
+    if (rc == KHO_E_BACKEND)
+        return req_fail(r, rc, "unavailable", MEDIA_BLOB_UNAVAILABLE);
+    return rc;
+}
+
+enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, int64_t known,
+                        const char *etag, const char *mime, unsigned flags)
 {
     bool vary_accept = flags & MEDIA_VARY_ACCEPT, shared = flags & MEDIA_SHARED;
     resp_header(r, "ETag", etag);
@@ -38,17 +53,12 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
         return KHO_OK;
     }
 
+    struct blob_store *store = r->app->blob;
     struct blob_ref ref;
-    enum kho_err rc = blob_ref_open(r->app->blob, key, &ref);
-    if (rc == KHO_E_NOTFOUND) {
-        log_error("image '%llu' has no blob %llu", (unsigned long long)img->id,
-                  (unsigned long long)key);
-        return KHO_E_CORRUPT;
-    }
-    if (rc == KHO_E_BACKEND)
-        return req_fail(r, rc, "unavailable", MEDIA_BLOB_UNAVAILABLE);
+    enum kho_err rc = known >= 0 ? blob_ref_open_len(store, key, (uint64_t)known, &ref)
+                                 : blob_ref_open(store, key, &ref);
     if (rc)
-        return rc;
+        return blob_failure(r, img, key, rc);
 
     uint64_t start = 0, end = ref.len ? ref.len - 1 : 0;
     int status = 200;
@@ -63,7 +73,7 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
                                    (unsigned long long)end, (unsigned long long)ref.len));
             break;
         case RANGE_UNSATISFIABLE:
-            blob_ref_release(r->app->blob, &ref);
+            blob_ref_release(store, &ref);
             resp_header(r, "Content-Range",
                         req_printf(r, "bytes */%llu", (unsigned long long)ref.len));
             return req_fail(r, KHO_E_INVALID, "range_not_satisfiable",
@@ -76,10 +86,22 @@ enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t ke
         }
     }
     uint64_t len = ref.len ? end - start + 1 : 0;
+    if (!r->head_only && len && blob_span_inline(store, len)) {
+        /* a small span costs one request into memory, not a stream's thread and pipe */
+        blob_ref_release(store, &ref);
+        void *bytes = arena_alloc(&r->arena, len);
+        if (!bytes)
+            return KHO_E_NOMEM;
+        rc = blob_read_span(store, key, start, len, bytes);
+        if (rc)
+            return blob_failure(r, img, key, rc);
+        resp_bytes(r, status, mime, bytes, len);
+        return KHO_OK;
+    }
     if (!r->head_only && len) {
-        rc = blob_ref_stream(r->app->blob, &ref, start, len);
+        rc = blob_ref_stream(store, &ref, start, len);
         if (rc) {
-            blob_ref_release(r->app->blob, &ref);
+            blob_ref_release(store, &ref);
             return req_fail(r, rc, "unavailable", "the blob store is busy, retry shortly");
         }
     }
@@ -121,7 +143,7 @@ static enum kho_err media_work(struct req *r)
         return variants_serve(r, &img, shared);
     char etag[68];
     snprintf(etag, sizeof(etag), "\"%s\"", img.sha256);
-    return media_send(r, &img, img.blob_key, etag, view_mime(img.format),
+    return media_send(r, &img, img.blob_key, img.bytes, etag, view_mime(img.format),
                       shared ? MEDIA_SHARED : 0);
 }
 

@@ -58,10 +58,11 @@ enum { MEDIA_VARY_ACCEPT = 1, MEDIA_SHARED = 2 };
 /* The message of a 503 when the blob store does not answer. */
 #define MEDIA_BLOB_UNAVAILABLE "the blob store is unavailable, retry shortly"
 /* Serve blob key as img's bytes (an original or a variant) with its caching headers, 304 and
- * Range; flags as above. Safe on any thread; with a remote store (blob_ops.remote) it waits on
- * the network, so call it from a worker. */
-enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, const char *etag,
-                        const char *mime, unsigned flags);
+ * Range; flags as above. known is the blob's length when known (recorded at put), else -1: a
+ * remote store is then asked for it first. Safe on any thread; with a remote store
+ * (blob_ops.remote) it waits on the network, so call it from a worker. */
+enum kho_err media_send(struct req *r, const struct meta_image *img, uint64_t key, int64_t known,
+                        const char *etag, const char *mime, unsigned flags);
 
 /* Serve the variant of img that r's query asks for, generating it once if missing; shared as
  * images_access said. Returns KHO_E_AGAIN when it parked r to generate the variant (see

@@ -67,6 +67,7 @@ struct vwait {
     bool vary_accept;
     bool shared; /* the request sees the image through a share link */
     uint64_t key;
+    int64_t len; /* of the variant's blob once known, else -1 */
     char spec[META_SPEC_MAX + 1];
     /* the watermark that applies: the owner's own, or the server's */
     const struct watermark *wm;
@@ -395,7 +396,7 @@ static enum kho_err send_variant(struct req *r, struct vwait *v)
 {
     char etag[24];
     snprintf(etag, sizeof(etag), "\"v%016llx\"", (unsigned long long)v->key);
-    return media_send(r, &v->img, v->key, etag, mime_of(v->p.format),
+    return media_send(r, &v->img, v->key, v->len, etag, mime_of(v->p.format),
                       (v->vary_accept ? MEDIA_VARY_ACCEPT : 0) | (v->shared ? MEDIA_SHARED : 0));
 }
 
@@ -430,8 +431,10 @@ static enum kho_err generate(struct vwait *v, const char **why)
 {
     struct app *app = v->app;
     uint64_t len;
-    if (blob_stat(app->blob, v->key, &len) == KHO_OK)
+    if (blob_stat(app->blob, v->key, &len) == KHO_OK) {
+        v->len = (int64_t)len;
         return KHO_OK;
+    }
     if (!app->redis)
         return make(v, why);
     char lock[40];
@@ -497,6 +500,7 @@ static enum kho_err make(struct vwait *v, const char **why)
                               .height = out.height,
                               .bytes = (int64_t)out.len,
                               .created_at = now_ms()};
+    v->len = (int64_t)out.len;
     if (remote)
         free(out.data);
     else
@@ -546,6 +550,7 @@ static void land(struct vwait *leader, enum kho_err rc, const char *why)
         struct flight_waiter *next = w->next;
         struct vwait *v = w->arg;
         if (v != leader) {
+            v->len = leader->len;
             if (v->ticket) {
                 ticket_done(v->ticket, rc);
                 free(v);
@@ -600,7 +605,9 @@ enum kho_err variants_serve(struct req *r, const struct meta_image *img, bool sh
         return rc;
     v->key = variant_key(img->id, v->spec);
     uint64_t len;
+    v->len = -1;
     if (blob_stat(r->app->blob, v->key, &len) == KHO_OK) {
+        v->len = (int64_t)len;
         metric_inc(M_VARIANT_HITS);
         return send_variant(r, v);
     }
@@ -655,6 +662,7 @@ enum kho_err variants_make_thumb(struct app *app, const struct meta_image *img, 
     choose_watermark(app, v);
     write_spec(v);
     v->key = variant_key(img->id, v->spec);
+    v->len = -1;
     v->w.arg = v;
     if (flight_join(app->flights, v->key, &v->w)) {
         v->job.run = generate_job;
