@@ -585,9 +585,10 @@ def test_single_flight():
 
 
 def test_eager_thumbnail_and_placeholder():
-    s, u, _ = setup()
+    # a wait long enough for slow machines and remote blob stores (the default is 150 ms)
+    s = lib.server("--sign-key", KEY, "--thumb-wait-ms", "5000")
+    u = s.new_user("vare")
     g0 = metric(s, "kho_variants_generated_total")
-    # a gradient, cheap to decode, so the thumbnail fits the upload's 150 ms wait
     img = s.upload_ok(u, lib.png(400, 300, seed=random.getrandbits(31)),
                       query={"visibility": "public"})
     ph = img.get("placeholder")
