@@ -21,6 +21,7 @@ static const struct cli_command commands[] = {
     {"quota", cmd_quota, "show or override a user's quotas (opens the store directly)"},
     {"album", cmd_album, "list, make and change albums, and share them"},
     {"share", cmd_share, "make a link that opens an image without a login"},
+    {"shard", cmd_shard, "move a logical shard to another PostgreSQL server"},
 };
 
 static void usage(FILE *out)

@@ -29,6 +29,7 @@ int cmd_key(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
 int cmd_album(int argc, char **argv);
 int cmd_share(int argc, char **argv);
+int cmd_shard(int argc, char **argv);
 
 /* "volume:DIR" -> DIR for the offline store commands, from --data DIR or --blob URL (and their
  * KHO_DATA / KHO_BLOB variables). Prints a message and returns NULL when the store is not a

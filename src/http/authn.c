@@ -13,6 +13,8 @@
 #include "http/router.h"
 #include "core/kho.h"
 
+_Static_assert(TOKEN_SHARD_NONE == META_SHARD_UNKNOWN, "a bare token's shard passes to meta as is");
+
 /* A key's last use, written on the worker pool: this runs on the event loop, which must never
  * wait for a database write. Nobody waits for the job either; the throttle (apikey_touch_due)
  * makes it at most one write per key per hour. */
@@ -95,11 +97,11 @@ enum kho_err authn_resolve(struct req *r)
         len = strlen(token);
         r->by_cookie = true;
     }
-    if (!token_well_formed(token, len))
+    if (!token_session_parse(token, len, &r->session_shard))
         return req_fail(r, KHO_E_UNAUTH, "unauthorized", "invalid token");
     token_hash(token, len, r->session_hash);
-    enum kho_err rc =
-        cached_session_lookup(r->app, r->session_hash, now_ms(), &r->user, r->csrf_hash);
+    enum kho_err rc = cached_session_lookup(r->app, r->session_shard, r->session_hash, now_ms(),
+                                            &r->user, r->csrf_hash);
     if (rc == KHO_E_NOTFOUND)
         return req_fail(r, KHO_E_UNAUTH, "unauthorized", "the token is unknown or expired");
     if (rc)

@@ -352,8 +352,8 @@ void cached_user_forget(struct app *app, uint64_t user_id)
     forget(app, &k);
 }
 
-enum kho_err cached_session_lookup(struct app *app, const char *token_hash, int64_t now,
-                                   struct meta_user *user, char csrf_hash[65])
+enum kho_err cached_session_lookup(struct app *app, uint32_t shard, const char *token_hash,
+                                   int64_t now, struct meta_user *user, char csrf_hash[65])
 {
     struct cache_key k;
     unsigned char buf[VALUE_MAX];
@@ -377,8 +377,8 @@ enum kho_err cached_session_lookup(struct app *app, const char *token_hash, int6
             return KHO_OK;
         }
     }
-    enum kho_err rc =
-        app->meta->ops->session_lookup(app->meta, token_hash, now, user, csrf_hash, &s.expires_at);
+    enum kho_err rc = app->meta->ops->session_lookup(app->meta, shard, token_hash, now, user,
+                                                     csrf_hash, &s.expires_at);
     if (rc)
         return rc;
     user->pwhash[0] = '\0';

@@ -19,9 +19,10 @@ void cached_image_forget(struct app *app, uint64_t id);
 void cached_user_forget(struct app *app, uint64_t user_id);
 
 /* As meta's session_lookup (without the expiry). A cached session carries its expiry and is
- * never served past it. user->pwhash is left empty: logins are checked elsewhere. */
-enum kho_err cached_session_lookup(struct app *app, const char *token_hash, int64_t now,
-                                   struct meta_user *user, char csrf_hash[65]);
+ * never served past it; it is keyed by token_hash alone, which covers the token's shard
+ * prefix too. user->pwhash is left empty: logins are checked elsewhere. */
+enum kho_err cached_session_lookup(struct app *app, uint32_t shard, const char *token_hash,
+                                   int64_t now, struct meta_user *user, char csrf_hash[65]);
 /* Call after deleting the session of token_hash (logout). */
 void cached_session_forget(struct app *app, const char *token_hash);
 

@@ -53,6 +53,7 @@ struct req {
     bool authed, by_cookie;
     struct meta_user user;
     char session_hash[65];
+    uint32_t session_shard; /* the logical shard the session token names (token.h) */
     char csrf_hash[65];
     bool by_key; /* an API key, not a login session (session_hash is then unset) */
 

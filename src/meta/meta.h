@@ -148,6 +148,8 @@ struct meta_link {
 
 struct meta_store;
 
+#define META_SHARD_UNKNOWN UINT32_MAX /* a session token that does not name its shard */
+
 struct meta_ops {
     const char *name;
     /* KHO_E_EXISTS when the username is taken. Fills u->created_at. */
@@ -161,14 +163,19 @@ struct meta_ops {
      * KHO_E_NOTFOUND when there is no such user. */
     enum kho_err (*user_usage)(struct meta_store *m, uint64_t user_id, struct meta_usage *out);
 
-    /* token_hash is the hex SHA-256 of the bearer token; csrf_hash likewise of the CSRF token. */
+    /* token_hash is the hex SHA-256 of the bearer token; csrf_hash likewise of the CSRF token.
+     * The session is stored on its user's logical shard: the token names that shard (see
+     * auth/token.h), and lookups pass it back as shard. */
     enum kho_err (*session_create)(struct meta_store *m, const char *token_hash,
                                    const char *csrf_hash, uint64_t user_id, int64_t expires_at);
     /* The session's user, when the session exists and expires after now (unix ms); its expiry
-     * goes to *expires_at. */
-    enum kho_err (*session_lookup)(struct meta_store *m, const char *token_hash, int64_t now,
-                                   struct meta_user *user, char csrf_hash[65], int64_t *expires_at);
-    enum kho_err (*session_delete)(struct meta_store *m, const char *token_hash);
+     * goes to *expires_at. shard is the logical shard the token names, or META_SHARD_UNKNOWN
+     * for a token from before tokens named one (such sessions sit on their hash's shard). */
+    enum kho_err (*session_lookup)(struct meta_store *m, uint32_t shard, const char *token_hash,
+                                   int64_t now, struct meta_user *user, char csrf_hash[65],
+                                   int64_t *expires_at);
+    /* shard as for session_lookup. */
+    enum kho_err (*session_delete)(struct meta_store *m, uint32_t shard, const char *token_hash);
 
     /* Insert a new image and count it in its owner's usage, in one transaction. When the owner
      * already has an image with the same sha256 the existing record is written to *img and

@@ -998,13 +998,24 @@ struct session_args {
     const char *token_hash, *csrf_hash;
     uint64_t user_id;
     int64_t now, expires_at;
-    struct meta_user *user;
+    struct meta_user *user; /* also read the user, on the same connection, when set */
     char *csrf_out;
 };
 
 static struct server *server_of_hash(struct pg_store *s, const char *hash)
 {
     return server_of_shard(s, shardmap_of_hash(hash));
+}
+
+/* Where a session is: on the shard its token names (its user's), or for a token from before
+ * tokens named one, on its hash's shard as they were placed then. NULL for no valid shard. */
+static struct server *server_of_session(struct pg_store *s, uint32_t shard, const char *hash)
+{
+    if (shard == META_SHARD_UNKNOWN)
+        return server_of_hash(s, hash);
+    if (shard >= IDS_LOGICAL_SHARDS)
+        return NULL;
+    return server_of_shard(s, shard);
 }
 
 static enum kho_err session_insert_u(struct pconn *c, void *arg)
@@ -1018,7 +1029,7 @@ static enum kho_err session_insert_u(struct pconn *c, void *arg)
         return rc;
     q = pq_begin(c, ST_SESSION_INSERT);
     p_text(&q, a->token_hash);
-    p_i64(&q, shardmap_of_hash(a->token_hash));
+    p_i64(&q, shardmap_of_id(a->user_id));
     p_text(&q, a->csrf_hash);
     p_id(&q, a->user_id);
     p_i64(&q, a->now);
@@ -1032,7 +1043,7 @@ static enum kho_err pg_session_create(struct meta_store *m, const char *token_ha
     if (!check_hex64(token_hash) || !check_hex64(csrf_hash))
         return KHO_E_INVALID;
     struct session_args a = {token_hash, csrf_hash, user_id, now_ms(), expires_at, NULL, NULL};
-    return on_write(server_of_hash(store_of(m), token_hash), session_insert_u, &a);
+    return on_write(server_of_id(store_of(m), user_id), session_insert_u, &a);
 }
 
 static enum kho_err session_lookup_u(struct pconn *c, void *arg)
@@ -1048,22 +1059,31 @@ static enum kho_err session_lookup_u(struct pconn *c, void *arg)
     col_text(&q, 0, 1, a->csrf_out, 65);
     a->expires_at = col_i64(&q, 0, 2);
     pq_end(&q);
-    return KHO_OK;
+    if (!a->user)
+        return KHO_OK;
+    return user_by_id(c, a->user_id, a->user);
 }
 
-static enum kho_err pg_session_lookup(struct meta_store *m, const char *token_hash, int64_t now,
-                                      struct meta_user *user, char csrf_hash[65],
+static enum kho_err pg_session_lookup(struct meta_store *m, uint32_t shard, const char *token_hash,
+                                      int64_t now, struct meta_user *user, char csrf_hash[65],
                                       int64_t *expires_at)
 {
-    if (!check_hex64(token_hash))
+    struct pg_store *s = store_of(m);
+    struct server *sv = server_of_session(s, shard, token_hash);
+    if (!sv || !check_hex64(token_hash))
         return KHO_E_NOTFOUND;
-    /* Two point reads: the session on its hash's shard, then the user (whose watermark may
-     * change) on theirs. */
-    struct session_args a = {.token_hash = token_hash, .now = now, .csrf_out = csrf_hash};
-    enum kho_err rc = on_read(server_of_hash(store_of(m), token_hash), session_lookup_u, &a);
+    /* The session and its user share a shard, so one server answers both point reads; only a
+     * token without a shard needs its hash's server and then the user's. */
+    struct session_args a = {.token_hash = token_hash,
+                             .now = now,
+                             .csrf_out = csrf_hash,
+                             .user = shard == META_SHARD_UNKNOWN ? NULL : user};
+    enum kho_err rc = on_read(sv, session_lookup_u, &a);
     if (rc)
         return rc;
     *expires_at = a.expires_at;
+    if (a.user)
+        return KHO_OK;
     return pg_user_by_id(m, a.user_id, user);
 }
 
@@ -1075,12 +1095,13 @@ static enum kho_err session_delete_u(struct pconn *c, void *arg)
     return pq_change(&q);
 }
 
-static enum kho_err pg_session_delete(struct meta_store *m, const char *token_hash)
+static enum kho_err pg_session_delete(struct meta_store *m, uint32_t shard, const char *token_hash)
 {
-    if (!check_hex64(token_hash))
+    struct server *sv = server_of_session(store_of(m), shard, token_hash);
+    if (!sv || !check_hex64(token_hash))
         return KHO_E_NOTFOUND;
     struct session_args a = {.token_hash = token_hash};
-    return on_write(server_of_hash(store_of(m), token_hash), session_delete_u, &a);
+    return on_write(sv, session_delete_u, &a);
 }
 
 /* ---- images ---- */
@@ -2265,6 +2286,17 @@ static enum kho_err servers_init(struct pg_store *s, const char *urls, unsigned 
         p += len + (p[len] == ',');
     }
     return KHO_OK;
+}
+
+const char *pg_server_url(struct meta_store *m, unsigned i)
+{
+    struct pg_store *s = store_of(m);
+    return i < s->nservers ? s->servers[i].url : NULL;
+}
+
+const struct shardmap *pg_shard_map(struct meta_store *m)
+{
+    return &store_of(m)->map;
 }
 
 enum kho_err pg_meta_open(const char *urls, const struct meta_options *o, struct meta_store **out)

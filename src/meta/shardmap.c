@@ -77,6 +77,27 @@ out:
     return rc;
 }
 
+char *shardmap_format(const struct shardmap *m)
+{
+    /* at most one run per shard, each at most "4095-4095=63," */
+    size_t cap = IDS_LOGICAL_SHARDS * 16, len = 0;
+    char *out = xmalloc(cap);
+    out[0] = '\0';
+    for (uint32_t first = 0; first < IDS_LOGICAL_SHARDS;) {
+        uint32_t last = first;
+        while (last + 1 < IDS_LOGICAL_SHARDS && m->server[last + 1] == m->server[first])
+            last++;
+        const char *sep = first ? "," : "";
+        if (last == first)
+            len += (size_t)snprintf(out + len, cap - len, "%s%u=%u", sep, first, m->server[first]);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s%u-%u=%u", sep, first, last,
+                                    m->server[first]);
+        first = last + 1;
+    }
+    return out;
+}
+
 uint32_t shardmap_of_id(uint64_t id)
 {
     return ids_shard(id) % IDS_LOGICAL_SHARDS;

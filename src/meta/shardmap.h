@@ -20,6 +20,9 @@ void shardmap_default(struct shardmap *m, unsigned nservers);
  * "0-2047=0,2048-4095=1". Every logical shard must be named exactly once and every SERVER be
  * below nservers; otherwise KHO_E_INVALID (the reason is logged) and *m is unspecified. */
 enum kho_err shardmap_parse(struct shardmap *m, const char *spec, unsigned nservers);
+/* m as the shortest spec shardmap_parse reads back: runs of shards on one server as
+ * "FIRST-LAST=SERVER" (or "SHARD=SERVER"), joined by commas. Returns it; the caller frees it. */
+char *shardmap_format(const struct shardmap *m);
 /* The logical shard of a row whose id (user, image, album, link or key) carries it. */
 uint32_t shardmap_of_id(uint64_t id);
 /* The logical shard of a token or key hash (hex SHA-256): its first three hex digits.

@@ -12,6 +12,7 @@
 #include "http/router.h"
 #include "http/routes/routes.h"
 #include "http/views.h"
+#include "meta/shardmap.h"
 #include "core/kho.h"
 
 static void account_key(const char *username, char *out, size_t cap)
@@ -23,8 +24,8 @@ static enum kho_err limited(struct req *r, int64_t retry_after)
 {
     char v[24];
     snprintf(v, sizeof(v), "%lld", (long long)(retry_after > 0 ? retry_after : 1));
-    enum kho_err rc = req_fail(r, KHO_E_RATE, "rate_limited",
-                               "too many failed logins, retry in %s seconds", v);
+    enum kho_err rc =
+        req_fail(r, KHO_E_RATE, "rate_limited", "too many failed logins, retry in %s seconds", v);
     resp_header(r, "Retry-After", v);
     return rc;
 }
@@ -36,8 +37,8 @@ static void set_cookies(struct req *r, const char *token, const char *csrf, int6
                     req_printf(r, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s",
                                AUTHN_SESSION_COOKIE, token, (long long)max_age, secure));
     resp_header_add(r, "Set-Cookie",
-                    req_printf(r, "%s=%s; Path=/; Max-Age=%lld; SameSite=Lax%s",
-                               AUTHN_CSRF_COOKIE, csrf, (long long)max_age, secure));
+                    req_printf(r, "%s=%s; Path=/; Max-Age=%lld; SameSite=Lax%s", AUTHN_CSRF_COOKIE,
+                               csrf, (long long)max_age, secure));
     resp_header(r, "Cache-Control", "no-store");
 }
 
@@ -70,8 +71,8 @@ static enum kho_err login_work(struct req *r)
         return rc;
     loginlimit_reset(app, key);
 
-    char token[44], csrf[44], token_h[65], csrf_h[65];
-    token_new(token);
+    char token[TOKEN_SESSION_LEN + 1], csrf[TOKEN_LEN + 1], token_h[65], csrf_h[65];
+    token_new_session(shardmap_of_id(u.id), token);
     token_new(csrf);
     token_hash(token, strlen(token), token_h);
     token_hash(csrf, strlen(csrf), csrf_h);
@@ -82,8 +83,9 @@ static enum kho_err login_work(struct req *r)
     char at[32];
     view_time(expires, at);
     set_cookies(r, token, csrf, ttl);
-    return resp_json(r, 201, json_pack("{s:s,s:s,s:s,s:o}", "token", token, "csrf_token", csrf,
-                                       "expires_at", at, "user", view_user(&u)));
+    return resp_json(r, 201,
+                     json_pack("{s:s,s:s,s:s,s:o}", "token", token, "csrf_token", csrf,
+                               "expires_at", at, "user", view_user(&u)));
 }
 
 static enum kho_err sessions_create(struct req *r)
@@ -98,7 +100,8 @@ static enum kho_err sessions_create(struct req *r)
 
 static enum kho_err logout_work(struct req *r)
 {
-    enum kho_err rc = r->app->meta->ops->session_delete(r->app->meta, r->session_hash);
+    enum kho_err rc =
+        r->app->meta->ops->session_delete(r->app->meta, r->session_shard, r->session_hash);
     cached_session_forget(r->app, r->session_hash);
     if (rc && rc != KHO_E_NOTFOUND)
         return rc;

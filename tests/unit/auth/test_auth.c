@@ -130,6 +130,46 @@ static void test_token_well_formed(void)
     CHECK(!token_well_formed(t, TOKEN_LEN));
 }
 
+static void test_token_session(void)
+{
+    char t[TOKEN_SESSION_LEN + 1], bad[TOKEN_SESSION_LEN + 2];
+    uint32_t shard = 0;
+    const uint32_t shards[] = {0, 9, 0xabc, IDS_LOGICAL_SHARDS - 1};
+    for (size_t i = 0; i < sizeof(shards) / sizeof(shards[0]); i++) {
+        token_new_session(shards[i], t);
+        CHECK_EQ(strlen(t), TOKEN_SESSION_LEN);
+        CHECK(token_session_parse(t, TOKEN_SESSION_LEN, &shard));
+        CHECK_EQ(shard, shards[i]);
+        CHECK(token_well_formed(t + TOKEN_SHARD_DIGITS + 1, TOKEN_LEN));
+    }
+    CHECK(memcmp(t, "fff.", 4) == 0);
+    /* a bare secret is a token from before the prefix: still accepted, with no shard */
+    CHECK(token_session_parse(t + 4, TOKEN_LEN, &shard));
+    CHECK_EQ(shard, TOKEN_SHARD_NONE);
+    /* one spelling per shard, nothing past the last one, the separator and the length checked */
+    const char *prefixes[] = {"FFF.", "1000", "-01.", "0x1.", " 01.", "01..", "abc:"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        memcpy(bad, t, sizeof(t));
+        memcpy(bad, prefixes[i], 4);
+        CHECK(!token_session_parse(bad, TOKEN_SESSION_LEN, &shard));
+    }
+    memcpy(bad, t, sizeof(t));
+    CHECK(!token_session_parse(bad, TOKEN_SESSION_LEN - 1, &shard));
+    bad[TOKEN_SESSION_LEN] = 'A';
+    CHECK(!token_session_parse(bad, TOKEN_SESSION_LEN + 1, &shard));
+    bad[TOKEN_SESSION_LEN - 1] = '+';
+    CHECK(!token_session_parse(bad, TOKEN_SESSION_LEN, &shard));
+    CHECK(!token_session_parse(NULL, TOKEN_SESSION_LEN, &shard));
+    /* the prefix is part of what is hashed: another shard's prefix is another token */
+    char h1[65], h2[65];
+    token_hash(t, TOKEN_SESSION_LEN, h1);
+    memcpy(bad, t, sizeof(t));
+    bad[0] = 'e';
+    CHECK(token_session_parse(bad, TOKEN_SESSION_LEN, &shard));
+    token_hash(bad, TOKEN_SESSION_LEN, h2);
+    CHECK(!token_equal(h1, h2, 64));
+}
+
 static void test_token_hash_equal(void)
 {
     char hex[65], t[TOKEN_LEN + 1], h1[65], h2[65];
@@ -444,8 +484,9 @@ static void test_signature(void)
 }
 
 T_MAIN("auth", T(test_signature), T(test_sha256_vectors), T(test_sha256_stream), T(test_random_hex),
-       T(test_token_format), T(test_token_well_formed), T(test_token_hash_equal),
-       T(test_password_policy), T(test_password_init_limits), T(test_password_hash_verify),
-       T(test_password_limits_and_malformed), T(test_password_needs_rehash), T(test_password_dummy),
-       T(test_password_parallel_cap), T(test_ratelimit_limit), T(test_ratelimit_window),
-       T(test_ratelimit_reset_and_off), T(test_ratelimit_bounded), T(test_ratelimit_threads))
+       T(test_token_format), T(test_token_well_formed), T(test_token_session),
+       T(test_token_hash_equal), T(test_password_policy), T(test_password_init_limits),
+       T(test_password_hash_verify), T(test_password_limits_and_malformed),
+       T(test_password_needs_rehash), T(test_password_dummy), T(test_password_parallel_cap),
+       T(test_ratelimit_limit), T(test_ratelimit_window), T(test_ratelimit_reset_and_off),
+       T(test_ratelimit_bounded), T(test_ratelimit_threads))

@@ -185,7 +185,7 @@ static void test_sessions(void)
     reads();
     for (int i = 0; i < 3; i++) {
         memset(&u, 0x55, sizeof(u));
-        CHECK_EQ(cached_session_lookup(&f.app, tok, now, &u, got_csrf), KHO_OK);
+        CHECK_EQ(cached_session_lookup(&f.app, META_SHARD_UNKNOWN, tok, now, &u, got_csrf), KHO_OK);
         CHECK_EQ(u.id, f.owner.id);
         CHECK_STR(u.username, "ana");
         CHECK_STR(u.watermark, "{}");
@@ -194,13 +194,16 @@ static void test_sessions(void)
     }
     CHECK_EQ(reads(), 2); /* the session, then its user */
     /* still cached (for a minute), but the session is over: refused without asking the DB */
-    CHECK_EQ(cached_session_lookup(&f.app, tok, exp, &u, got_csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(cached_session_lookup(&f.app, META_SHARD_UNKNOWN, tok, exp, &u, got_csrf),
+             KHO_E_NOTFOUND);
     CHECK_EQ(reads(), 0);
-    CHECK_EQ(cached_session_lookup(&f.app, "not-a-hash", now, &u, got_csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(cached_session_lookup(&f.app, META_SHARD_UNKNOWN, "not-a-hash", now, &u, got_csrf),
+             KHO_E_NOTFOUND);
 
-    CHECK_EQ(m->ops->session_delete(m, tok), KHO_OK);
+    CHECK_EQ(m->ops->session_delete(m, META_SHARD_UNKNOWN, tok), KHO_OK);
     cached_session_forget(&f.app, tok);
-    CHECK_EQ(cached_session_lookup(&f.app, tok, now, &u, got_csrf), KHO_E_NOTFOUND);
+    CHECK_EQ(cached_session_lookup(&f.app, META_SHARD_UNKNOWN, tok, now, &u, got_csrf),
+             KHO_E_NOTFOUND);
     fx_done(&f);
 }
 

@@ -390,17 +390,20 @@ static void test_sessions(void)
              KHO_E_NOTFOUND); /* no such user */
     CHECK_EQ(m->ops->session_create(m, "not-hex", csrf_h, u.id, now + 60000), KHO_E_INVALID);
 
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, tok, now, &got, csrf, &exp), KHO_OK);
     CHECK_EQ(got.id, u.id);
     CHECK_STR(got.username, "alice");
     CHECK_STR(csrf, csrf_h);
     CHECK_EQ(exp, now + 60000);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now + 60000, &got, csrf, &exp), KHO_E_NOTFOUND);
-    CHECK_EQ(m->ops->session_lookup(m, other, now, &got, csrf, &exp), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, tok, now + 60000, &got, csrf, &exp),
+             KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, other, now, &got, csrf, &exp),
+             KHO_E_NOTFOUND);
 
-    CHECK_EQ(m->ops->session_delete(m, tok), KHO_OK);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_E_NOTFOUND);
-    CHECK_EQ(m->ops->session_delete(m, tok), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, META_SHARD_UNKNOWN, tok), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, tok, now, &got, csrf, &exp),
+             KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, META_SHARD_UNKNOWN, tok), KHO_E_NOTFOUND);
 
     /* An expired row is trimmed by a later login. */
     fill_hash(other, 'e');
@@ -408,7 +411,7 @@ static void test_sessions(void)
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
     CHECK_EQ(m->ops->session_create(m, tok, csrf_h, u.id, now + 60000), KHO_OK);
     CHECK_EQ(db_int(&f, "SELECT count(*) FROM sessions"), 1);
-    CHECK_EQ(m->ops->session_lookup(m, tok, now, &got, csrf, &exp), KHO_OK);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, tok, now, &got, csrf, &exp), KHO_OK);
     fx_done(&f);
 }
 
@@ -1201,7 +1204,8 @@ static void test_point_reads_fast(void)
     uint64_t t0 = mono_ns();
     for (int i = 0; i < ROUNDS; i++) {
         CHECK_EQ(m->ops->image_get(m, img.id, &out), KHO_OK);
-        CHECK_EQ(m->ops->session_lookup(m, tok, now_ms(), &got, csrf, &exp), KHO_OK);
+        CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, tok, now_ms(), &got, csrf, &exp),
+                 KHO_OK);
     }
     uint64_t per = (mono_ns() - t0) / (2 * ROUNDS);
     printf("  %llu ns per point read\n", (unsigned long long)per);

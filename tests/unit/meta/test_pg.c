@@ -58,6 +58,31 @@ static void test_shardmap_parse(void)
     log_set_level(LOG_INFO);
 }
 
+static void test_shardmap_format(void)
+{
+    struct shardmap m, back;
+    shardmap_default(&m, 2);
+    char *s = shardmap_format(&m);
+    CHECK_STR(s, "0-2047=0,2048-4095=1");
+    free(s);
+    m.server[7] = 2;
+    m.server[4095] = 0;
+    m.nservers = 3;
+    s = shardmap_format(&m);
+    CHECK_STR(s, "0-6=0,7=2,8-2047=0,2048-4094=1,4095=0");
+    CHECK_EQ(shardmap_parse(&back, s, 3), KHO_OK);
+    CHECK(memcmp(back.server, m.server, sizeof(m.server)) == 0);
+    free(s);
+    /* the longest map: every shard on another server than its neighbours */
+    for (uint32_t i = 0; i < IDS_LOGICAL_SHARDS; i++)
+        m.server[i] = (uint8_t)(i % 64);
+    m.nservers = 64;
+    s = shardmap_format(&m);
+    CHECK_EQ(shardmap_parse(&back, s, 64), KHO_OK);
+    CHECK(memcmp(back.server, m.server, sizeof(m.server)) == 0);
+    free(s);
+}
+
 static void test_placement(void)
 {
     CHECK_EQ(shardmap_of_id(ids_make(now_ms(), 0, 5)), 0);
@@ -274,22 +299,50 @@ static void test_live_sessions_keys(void)
     CHECK_EQ(add_user_on(m, 0, "sess", &a), KHO_OK);
     char token[65], csrf[65], out[65], hash[65];
     int64_t expires = 0, created = now_ms() + 60000;
-    /* a token whose hash lands on the other server than the user */
+    /* a token whose hash lands on the other server than the user: the session stays with the
+     * user, on the shard the token names */
+    uint32_t shard = shardmap_of_id(a.id);
     memset(token, 'f', 64);
     token[64] = '\0';
     memset(csrf, 'c', 64);
     csrf[64] = '\0';
     CHECK_EQ(m->ops->session_create(m, token, csrf, a.id, created), KHO_OK);
-    CHECK_EQ(server_sql(1, "SELECT count(*) FROM sessions"), 1);
-    CHECK_EQ(m->ops->session_lookup(m, token, now_ms(), &got, out, &expires), KHO_OK);
+    CHECK_EQ(server_sql(0, "SELECT count(*) FROM sessions"), 1);
+    CHECK_EQ(server_sql(1, "SELECT count(*) FROM sessions"), 0);
+    CHECK_EQ(server_sql(0, "SELECT shard FROM sessions"), shard);
+    CHECK_EQ(m->ops->session_lookup(m, shard, token, now_ms(), &got, out, &expires), KHO_OK);
     CHECK_EQ(got.id, a.id);
+    CHECK_STR(got.username, a.username);
     CHECK_EQ(expires, created);
     CHECK_STR(out, csrf);
-    CHECK_EQ(m->ops->session_lookup(m, token, now_ms() + 120000, &got, out, &expires),
+    CHECK_EQ(m->ops->session_lookup(m, shard, token, now_ms() + 120000, &got, out, &expires),
              KHO_E_NOTFOUND);
-    CHECK_EQ(m->ops->session_delete(m, token), KHO_OK);
-    CHECK_EQ(m->ops->session_delete(m, token), KHO_E_NOTFOUND);
-    CHECK_EQ(m->ops->session_lookup(m, token, now_ms(), &got, out, &expires), KHO_E_NOTFOUND);
+    /* another server's shard, no shard (the hash's server) or no valid shard: nothing there */
+    CHECK_EQ(m->ops->session_lookup(m, 4095, token, now_ms(), &got, out, &expires), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, token, now_ms(), &got, out, &expires),
+             KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, 4096, token, now_ms(), &got, out, &expires), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, 4095, token), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, shard, token), KHO_OK);
+    CHECK_EQ(m->ops->session_delete(m, shard, token), KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_lookup(m, shard, token, now_ms(), &got, out, &expires),
+             KHO_E_NOTFOUND);
+
+    /* a session written before tokens named their shard sits on its hash's server (1 for
+     * "fff..."), and a bare token still finds it there */
+    char legacy[400];
+    snprintf(legacy, sizeof(legacy),
+             "INSERT INTO sessions (token_hash, shard, csrf_hash, user_id, created_at, "
+             "expires_at) VALUES ('%s', 4095, '%s', %llu, 0, %lld)",
+             token, csrf, (unsigned long long)a.id, (long long)created);
+    CHECK_EQ(server_sql(1, legacy), 0);
+    CHECK_EQ(m->ops->session_lookup(m, META_SHARD_UNKNOWN, token, now_ms(), &got, out, &expires),
+             KHO_OK);
+    CHECK_EQ(got.id, a.id);
+    CHECK_EQ(m->ops->session_lookup(m, shard, token, now_ms(), &got, out, &expires),
+             KHO_E_NOTFOUND);
+    CHECK_EQ(m->ops->session_delete(m, META_SHARD_UNKNOWN, token), KHO_OK);
+    CHECK_EQ(server_sql(1, "SELECT count(*) FROM sessions"), 0);
 
     struct meta_key k = {
         .id = ids_next(shardmap_of_id(a.id)), .user_id = a.id, .scope = META_SCOPE_READ_WRITE};
@@ -553,7 +606,7 @@ static void test_live_reconnect(void)
     m->ops->close(m);
 }
 
-T_MAIN("pg", T(test_shardmap_default), T(test_shardmap_parse), T(test_placement),
-       T(test_merge_newest), T(test_live_users), T(test_live_sessions_keys), T(test_live_images),
-       T(test_live_explore), T(test_live_albums_links), T(test_live_quota_race),
-       T(test_live_reconnect))
+T_MAIN("pg", T(test_shardmap_default), T(test_shardmap_parse), T(test_shardmap_format),
+       T(test_placement), T(test_merge_newest), T(test_live_users), T(test_live_sessions_keys),
+       T(test_live_images), T(test_live_explore), T(test_live_albums_links),
+       T(test_live_quota_race), T(test_live_reconnect))
