@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include "blob/s3.h"
+#include "core/hex.h"
 #include "core/kho.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -141,14 +142,6 @@ bool s3_object_key(const char *name, size_t len, uint64_t *key)
     return true;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Percent-decode s[0, len) into out (cap bytes, NUL included). */
 static bool pct_decode(const char *s, size_t len, char *out, size_t cap)
 {
@@ -158,7 +151,7 @@ static bool pct_decode(const char *s, size_t len, char *out, size_t cap)
         if (c == '%') {
             if (i + 2 >= len)
                 return false;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = hex_value(s[i + 1]), l = hex_value(s[i + 2]);
             if (h < 0 || l < 0)
                 return false;
             c = (char)(h << 4 | l);

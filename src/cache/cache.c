@@ -2,6 +2,7 @@
  * sees the same bytes for the same record. */
 #include <string.h>
 #include "cache/cache.h"
+#include "core/hex.h"
 #include "cache/lru.h"
 #include "core/kho.h"
 
@@ -14,23 +15,12 @@ void cache_key_id(struct cache_key *k, enum cache_ns ns, uint64_t id)
         k->bytes[i] = (unsigned char)(id >> (8 * i));
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum kho_err cache_key_hash(struct cache_key *k, enum cache_ns ns, const char *hex)
 {
     for (int i = 0; i < CACHE_KEY_MAX; i++) {
         if (!hex[2 * i] || !hex[2 * i + 1])
             return KHO_E_INVALID;
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return KHO_E_INVALID;
         k->bytes[i] = (unsigned char)(hi << 4 | lo);

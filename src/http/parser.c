@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "http/parser.h"
+#include "core/hex.h"
 #include "http/headers.h"
 #include "core/kho.h"
 
@@ -257,17 +258,6 @@ void http_chunked_init(struct http_chunked *c)
     c->state = CH_SIZE;
 }
 
-static int hex_digit(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Bytes allowed in skipped text (extensions, trailers): HTAB, SP, VCHAR, obs-text. */
 static bool is_text(unsigned char ch)
 {
@@ -279,7 +269,7 @@ static enum kho_err chunk_byte(struct http_chunked *c, unsigned char ch, struct 
 {
     switch (c->state) {
     case CH_SIZE: {
-        int d = hex_digit(ch);
+        int d = hex_value(ch);
         if (d >= 0) {
             /* 16 hex digits fill a uint64_t exactly; more (even leading zeros) is abuse. */
             if (++c->ndigits > 16)

@@ -2,18 +2,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include "http/query.h"
+#include "core/hex.h"
 #include "core/kho.h"
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decode the byte at s[*i] and step past it: -1 for a truncated or non-hex %-escape. */
 static int next_byte(const char *s, size_t len, size_t *i, bool plus)

@@ -3,6 +3,7 @@
 Standard library only. Tests import this module as `lib`; run.py drives them.
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -64,6 +65,49 @@ def extra_flag(name):
 def blob_flag():
     """The --blob URL given in KHO_E2E_ARGS, or None for the default (volumes under --data)."""
     return extra_flag("blob")
+
+
+PG_SH = os.path.join(REPO, "tests", "svc", "pg.sh")
+SHARDS = 4096  # logical shards (src/core/ids.h IDS_LOGICAL_SHARDS)
+
+
+def pg(cmd, state):
+    """tests/svc/pg.sh CMD STATE; its output (the server's URL, for start)."""
+    r = subprocess.run([PG_SH, cmd, state], capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("pg.sh %s: %s" % (cmd, r.stderr.decode()[-500:]))
+    return r.stdout.decode().strip()
+
+
+def shard_of(uid):
+    """The logical shard an id carries (41 bits of ms | 13 of shard | 10 of sequence)."""
+    return ((int(uid) >> 10) & 8191) % SHARDS
+
+
+def server_of_id(uid, servers=2):
+    """The server the default shard map (equal ranges) puts an id's rows on."""
+    return shard_of(uid) * servers // SHARDS
+
+
+@contextlib.contextmanager
+def own_pg_servers(prefix, n=2):
+    """n throw-away PostgreSQL servers for a test that needs its own: yields (state dirs, URLs),
+    and stops them by PID and removes them on the way out. Skips when KHO_E2E_ARGS names a --db
+    (the run's servers would replace them) or PostgreSQL is not installed."""
+    if db_flag() is not None:
+        raise Skip("starts its own PostgreSQL servers; KHO_E2E_ARGS names a --db")
+    if subprocess.run(["sh", "-c", "command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl"],
+                      capture_output=True).returncode != 0:
+        raise Skip("PostgreSQL is not installed (scripts/deps.sh test installs it)")
+    root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: see tests/svc/README.md
+    os.chmod(root, 0o755)
+    states = [os.path.join(root, chr(ord("a") + i)) for i in range(n)]
+    try:
+        yield states, [pg("start", st) for st in states]
+    finally:
+        for st in states:
+            subprocess.run([PG_SH, "stop", st], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def requires_sqlite(why):

@@ -4,32 +4,17 @@ other server; kho restarted with the printed --shard-map reads and writes all of
 same ids, and --delete-source then empties the old server's copy. Runs in the default run only:
 a --db in KHO_E2E_ARGS would replace its own."""
 
-import os
 import subprocess
-import tempfile
 
 import lib
-
-PG = os.path.join(lib.REPO, "tests", "svc", "pg.sh")
-SHARDS = 4096
-
-
-def pg(cmd, state):
-    r = subprocess.run([PG, cmd, state], capture_output=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("pg.sh %s: %s" % (cmd, r.stderr.decode()[-500:]))
-    return r.stdout.decode().strip()
-
-
-def shard_of(uid):
-    return ((int(uid) >> 10) & 8191) % SHARDS
+from lib import server_of_id, shard_of
 
 
 def user_on(s, server):
     """A logged-in user whose shard the default map puts on server (of 2)."""
     while True:
         u = s.new_user("mv")
-        if shard_of(u.id) * 2 // SHARDS == server:
+        if server_of_id(u.id) == server:
             return u
 
 
@@ -44,94 +29,86 @@ def ids(s, token, path="/api/v1/images?limit=50"):
 
 
 def test_move_a_shard_and_back_its_rows_out():
-    if lib.db_flag() is not None:
-        raise lib.Skip("starts its own PostgreSQL servers; KHO_E2E_ARGS names a --db")
-    if subprocess.run(["sh", "-c", "command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl"],
-                      capture_output=True).returncode != 0:
-        raise lib.Skip("PostgreSQL is not installed (scripts/deps.sh scale)")
-    root = tempfile.mkdtemp(prefix="mv", dir="/tmp")
-    os.chmod(root, 0o755)
-    states = [os.path.join(root, n) for n in ("a", "b")]
-    s = None
-    try:
-        urls = ",".join(pg("start", st) for st in states)
-        s = lib.Server(["--db", urls])
-        s.start()
-        u, other = user_on(s, 0), user_on(s, 0)
-        while shard_of(other.id) == shard_of(u.id):
-            other = user_on(s, 0)
-        shard = shard_of(u.id)
-        imgs = [s.upload_ok(u, lib.unique_png()) for _ in range(2)]
-        r = s.json("PATCH", "/api/v1/images/" + imgs[0]["id"], {"tags": ["sea", "sky"]},
-                   token=u.token)
-        assert r.status == 200, r
-        album = s.json("POST", "/api/v1/albums", {"title": "trip"}, token=u.token).json()
-        r = s.json("POST", "/api/v1/albums/%s/images" % album["id"],
-                   {"ids": [i["id"] for i in imgs]}, token=u.token)
-        assert r.status == 200 and r.json()["image_count"] == 2, r
-        link = s.json("POST", "/api/v1/images/%s/links" % imgs[1]["id"], {}, token=u.token).json()
-        key = s.json("POST", "/api/v1/keys", {"name": "cron", "scope": "read-write"},
-                     token=u.token).json()["key"]
-        other_img = s.upload_ok(other, lib.unique_png())
-        before = ids(s, u.token)
-        assert s.stop() == 0
+    with lib.own_pg_servers("mv") as (states, url_list):
+        urls = ",".join(url_list)
+        s = None
+        try:
+            s = lib.Server(["--db", urls])
+            s.start()
+            u, other = user_on(s, 0), user_on(s, 0)
+            while shard_of(other.id) == shard_of(u.id):
+                other = user_on(s, 0)
+            shard = shard_of(u.id)
+            imgs = [s.upload_ok(u, lib.unique_png()) for _ in range(2)]
+            r = s.json("PATCH", "/api/v1/images/" + imgs[0]["id"], {"tags": ["sea", "sky"]},
+                       token=u.token)
+            assert r.status == 200, r
+            album = s.json("POST", "/api/v1/albums", {"title": "trip"}, token=u.token).json()
+            r = s.json("POST", "/api/v1/albums/%s/images" % album["id"],
+                       {"ids": [i["id"] for i in imgs]}, token=u.token)
+            assert r.status == 200 and r.json()["image_count"] == 2, r
+            link = s.json("POST", "/api/v1/images/%s/links" % imgs[1]["id"], {},
+                          token=u.token).json()
+            key = s.json("POST", "/api/v1/keys", {"name": "cron", "scope": "read-write"},
+                         token=u.token).json()["key"]
+            other_img = s.upload_ok(other, lib.unique_png())
+            before = ids(s, u.token)
+            assert s.stop() == 0
 
-        # copy the shard to server 1; the map to use comes out on stdout
-        r = kho("shard", "move", str(shard), "--to", "1", "--db", urls)
-        assert r.returncode == 0, r.stderr
-        new_map = r.stdout.strip()
-        assert new_map.count("=1") >= 2 and ("%d=1" % shard) in new_map, new_map
-        assert "users" in r.stderr and "album_images" in r.stderr, r.stderr
-        check = r.stderr.split("--delete-source ")[1].split()[0]
-        assert len(check) == 16, r.stderr
-        # a second copy finds the rows there and writes nothing
-        again = kho("shard", "move", str(shard), "--to", "1", "--db", urls)
-        assert again.returncode == 1, again
-        # nothing to move where it already is, and no such server
-        assert kho("shard", "move", str(shard), "--to", "0", "--db", urls).returncode == 2
-        assert kho("shard", "move", str(shard), "--to", "2", "--db", urls).returncode == 2
+            # copy the shard to server 1; the map to use comes out on stdout
+            r = kho("shard", "move", str(shard), "--to", "1", "--db", urls)
+            assert r.returncode == 0, r.stderr
+            new_map = r.stdout.strip()
+            assert new_map.count("=1") >= 2 and ("%d=1" % shard) in new_map, new_map
+            assert "users" in r.stderr and "album_images" in r.stderr, r.stderr
+            check = r.stderr.split("--delete-source ")[1].split()[0]
+            assert len(check) == 16, r.stderr
+            # a second copy finds the rows there and writes nothing
+            again = kho("shard", "move", str(shard), "--to", "1", "--db", urls)
+            assert again.returncode == 1, again
+            # nothing to move where it already is, and no such server
+            assert kho("shard", "move", str(shard), "--to", "0", "--db", urls).returncode == 2
+            assert kho("shard", "move", str(shard), "--to", "2", "--db", urls).returncode == 2
 
-        s.args = ["--db", urls, "--shard-map", new_map]
-        s.start()
-        # the same session, ids, album count, link and key, now served by server 1
-        assert ids(s, u.token) == before
-        r = s.request("GET", "/api/v1/images?tag=sea", token=u.token)
-        assert [i["id"] for i in r.json()["items"]] == [imgs[0]["id"]], r
-        r = s.request("GET", "/api/v1/albums/" + album["id"], token=u.token)
-        assert r.status == 200 and r.json()["image_count"] == 2, r
-        assert s.request("GET", "/api/v1/shared/" + link["token"]).status == 200
-        assert ids(s, key) == before
-        # and writable
-        new = s.upload_ok(u, lib.unique_png())
-        r = s.json("POST", "/api/v1/albums/%s/images" % album["id"], {"ids": [new["id"]]},
-                   token=u.token)
-        assert r.status == 200 and r.json()["image_count"] == 3, r
-        assert s.request("GET", "/i/" + new["id"], token=u.token).status == 200
-        # the other user of server 0 is where they were
-        assert ids(s, other.token) == [other_img["id"]]
-        assert s.stop() == 0
+            s.args = ["--db", urls, "--shard-map", new_map]
+            s.start()
+            # the same session, ids, album count, link and key, now served by server 1
+            assert ids(s, u.token) == before
+            r = s.request("GET", "/api/v1/images?tag=sea", token=u.token)
+            assert [i["id"] for i in r.json()["items"]] == [imgs[0]["id"]], r
+            r = s.request("GET", "/api/v1/albums/" + album["id"], token=u.token)
+            assert r.status == 200 and r.json()["image_count"] == 2, r
+            assert s.request("GET", "/api/v1/shared/" + link["token"]).status == 200
+            assert ids(s, key) == before
+            # and writable
+            new = s.upload_ok(u, lib.unique_png())
+            r = s.json("POST", "/api/v1/albums/%s/images" % album["id"], {"ids": [new["id"]]},
+                       token=u.token)
+            assert r.status == 200 and r.json()["image_count"] == 3, r
+            assert s.request("GET", "/i/" + new["id"], token=u.token).status == 200
+            # the other user of server 0 is where they were
+            assert ids(s, other.token) == [other_img["id"]]
+            assert s.stop() == 0
 
-        # a wrong check deletes nothing; the right one empties the old copy
-        bad = kho("shard", "move", str(shard), "--to", "1", "--db", urls,
-                  "--delete-source", "0" * 16)
-        assert bad.returncode == 1, bad
-        r = kho("shard", "move", str(shard), "--to", "1", "--db", urls, "--delete-source", check)
-        assert r.returncode == 0, r.stderr
-        assert "rows deleted from server 0" in r.stderr, r.stderr
+            # a wrong check deletes nothing; the right one empties the old copy
+            bad = kho("shard", "move", str(shard), "--to", "1", "--db", urls,
+                      "--delete-source", "0" * 16)
+            assert bad.returncode == 1, bad
+            r = kho("shard", "move", str(shard), "--to", "1", "--db", urls, "--delete-source",
+                    check)
+            assert r.returncode == 0, r.stderr
+            assert "rows deleted from server 0" in r.stderr, r.stderr
 
-        # the old map finds nothing of the user any more; the new one finds everything
-        s.args = ["--db", urls]
-        s.start()
-        lib.check_error(s.request("GET", "/api/v1/images", token=u.token), 401)
-        assert ids(s, other.token) == [other_img["id"]]
-        assert s.stop() == 0
-        s.args = ["--db", urls, "--shard-map", new_map]
-        s.start()
-        assert ids(s, u.token) == sorted(before + [new["id"]])
-        assert s.stop() == 0
-    finally:
-        if s is not None:
-            s.stop()
-        for st in states:
-            subprocess.run([PG, "stop", st], capture_output=True, timeout=60)
-        subprocess.run(["rm", "-rf", root])
+            # the old map finds nothing of the user any more; the new one finds everything
+            s.args = ["--db", urls]
+            s.start()
+            lib.check_error(s.request("GET", "/api/v1/images", token=u.token), 401)
+            assert ids(s, other.token) == [other_img["id"]]
+            assert s.stop() == 0
+            s.args = ["--db", urls, "--shard-map", new_map]
+            s.start()
+            assert ids(s, u.token) == sorted(before + [new["id"]])
+            assert s.stop() == 0
+        finally:
+            if s is not None:
+                s.stop()
