@@ -285,6 +285,18 @@ def test_edge_errors_are_json():
             s.close()
         check_error(r, 413, "too_large")
         assert HEX_ID_RE.match(r.headers["x-request-id"]), r.headers
+        # an upload with no credentials at all: 401 from the head alone, not after buffering it
+        posts = node_log(node).count('"method":"POST","path":"/api/v1/images"')
+        s = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+        try:
+            s.sendall(b"POST /api/v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                      b"Content-Length: 40000000\r\n\r\n")
+            r = lib.read_response(s)
+        finally:
+            s.close()
+        err = check_error(r, 401, "unauthorized")
+        assert "log in" in err["message"], err
+        assert node_log(node).count('"method":"POST","path":"/api/v1/images"') == posts
         # a JSON body past 1m is refused at the edge too
         check_error(e.request("PATCH", "/api/v1/me", body=b"{" + b" " * (1 << 20) + b"}",
                               token=u.token, headers={"Content-Type": "application/json"}),
