@@ -295,10 +295,13 @@ static enum kho_err start_request(struct conn *c, struct req *r)
     /* chunked bodies reserve their ceiling: the size is unknown until the end */
     int64_t want = r->head.chunked ? (int64_t)limit : r->head.content_length;
     int64_t held = atomic_fetch_add(&r->app->inflight_body_bytes, want);
-    r->reserved = want;
-    if (held + want > cfg->max_inflight_upload_bytes)
+    if (held + want > cfg->max_inflight_upload_bytes) {
+        /* given back now, not when the refusal is sent: refused heads must not hold budget */
+        atomic_fetch_sub(&r->app->inflight_body_bytes, want);
         return req_fail(r, KHO_E_BUSY, "unavailable",
                         "too many uploads in progress, retry shortly");
+    }
+    r->reserved = want;
     buf_init(&r->body, limit);
     return KHO_OK;
 }
