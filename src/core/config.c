@@ -93,6 +93,9 @@ static const struct opt opts[] = {
      "logical shards to --db servers, e.g. 0-2047=0,2048-4095=1; default equal ranges"},
     {"redis", S(redis), "",
      "redis://HOST[:PORT] shared by all nodes: record cache, login limits, variant locks"},
+    {"trusted-proxies", S(trusted_proxies), "",
+     "comma-separated addresses or CIDRs of proxies (the nginx edge) whose X-Forwarded-For "
+     "names the client; empty trusts nobody"},
 };
 
 static enum kho_err parse_int(const char *v, bool size, int64_t *out)
@@ -261,6 +264,11 @@ enum kho_err config_load(struct kho_config *c, int argc, char **argv, bool *help
     if (c->public_url[0] && strncmp(c->public_url, "http://", 7) &&
         strncmp(c->public_url, "https://", 8)) {
         fprintf(err, "kho: public-url must start with http:// or https://\n");
+        return KHO_E_INVALID;
+    }
+    char why[160];
+    if (proxy_set_parse(c->trusted_proxies, &c->trusted, why, sizeof(why))) {
+        fprintf(err, "kho: invalid trusted-proxies: %s\n", why);
         return KHO_E_INVALID;
     }
     if (c->workers < 1 || c->worker_queue < 1 || c->max_upload_bytes < 1 ||

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "core/err.h"
+#include "core/proxy.h"
 
 struct kho_config {
     char listen[256];     /* HOST:PORT */
@@ -64,6 +65,8 @@ struct kho_config {
     int64_t db_pool;      /* connections per PostgreSQL server per node */
     char shard_map[1024]; /* logical shard ranges to --db servers, "" = equal ranges */
     char redis[512];      /* redis://HOST[:PORT] shared by the nodes; "" = no Redis */
+    char trusted_proxies[1024]; /* addresses and CIDRs whose X-Forwarded-For is believed */
+    struct proxy_set trusted;   /* trusted_proxies, parsed by config_load */
 };
 
 /* Fill c from defaults, then KHO_* environment variables, then argv (flags --name VALUE or

@@ -37,17 +37,20 @@ void accesslog_write(struct req *r, uint64_t bytes_in, uint64_t bytes_out, uint6
 {
     if (log_fd < 0)
         return;
-    char path[512], line[1024], user[24] = "null";
+    char path[512], line[1024], user[24] = "null", via[64] = "null";
     log_escape(path, sizeof(path), r->path ? r->path : "-");
     if (r->authed)
         snprintf(user, sizeof(user), "\"%llu\"", (unsigned long long)r->user.id);
-    int n = snprintf(line, sizeof(line),
-                     "{\"ts\":%lld,\"type\":\"access\",\"id\":\"%s\",\"ip\":\"%s\",\"method\":\"%s\","
-                     "\"path\":\"%s\",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-                     "\"ms\":%.3f,\"user\":%s}\n",
-                     (long long)now_ms(), r->id, r->peer, r->method_name ? r->method_name : "-",
-                     path, r->status, (unsigned long long)bytes_in,
-                     (unsigned long long)bytes_out, (double)dur_ns / 1e6, user);
+    if (r->via[0])
+        snprintf(via, sizeof(via), "\"%s\"", r->via);
+    int n =
+        snprintf(line, sizeof(line),
+                 "{\"ts\":%lld,\"type\":\"access\",\"id\":\"%s\",\"ip\":\"%s\",\"method\":\"%s\","
+                 "\"path\":\"%s\",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+                 "\"ms\":%.3f,\"user\":%s,\"via\":%s}\n",
+                 (long long)now_ms(), r->id, r->peer, r->method_name ? r->method_name : "-", path,
+                 r->status, (unsigned long long)bytes_in, (unsigned long long)bytes_out,
+                 (double)dur_ns / 1e6, user, via);
     if (n > 0 && (size_t)n < sizeof(line)) {
         ssize_t w = write(log_fd, line, (size_t)n);
         (void)w; /* a full disk must not fail requests */

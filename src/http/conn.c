@@ -239,6 +239,48 @@ static enum kho_err adopt_head(struct req *r, const char *raw, size_t head_len,
     return KHO_OK;
 }
 
+static bool is_forwarded_for(const struct http_header *f)
+{
+    return f->name_len == 15 && !strncasecmp(f->name, "X-Forwarded-For", 15);
+}
+
+/* Behind a trusted proxy the client is the one X-Forwarded-For names (proxy.h); the socket
+ * peer is kept in r->via for the access log. Repeated headers are one list in order (RFC 9110
+ * 5.3), so they are joined: a client must not hide an entry in a second header line. */
+static enum kho_err client_address(struct req *r)
+{
+    const struct proxy_set *trusted = &r->app->cfg->trusted;
+    if (!trusted->n)
+        return KHO_OK;
+    size_t total = 0;
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        if (is_forwarded_for(&r->head.headers[i]))
+            total += r->head.headers[i].value_len + 1;
+    }
+    if (!total)
+        return KHO_OK;
+    char *xff = arena_alloc(&r->arena, total);
+    if (!xff)
+        return KHO_E_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        const struct http_header *f = &r->head.headers[i];
+        if (!is_forwarded_for(f))
+            continue;
+        if (n)
+            xff[n++] = ',';
+        memcpy(xff + n, f->value, f->value_len);
+        n += f->value_len;
+    }
+    xff[n] = '\0';
+    char client[sizeof(r->peer)];
+    if (proxy_client(trusted, r->peer, xff, client, sizeof(client))) {
+        memcpy(r->via, r->peer, sizeof(r->via));
+        memcpy(r->peer, client, sizeof(r->peer));
+    }
+    return KHO_OK;
+}
+
 /* From a parsed head: method, path, query, request id, route, body limits. Returns KHO_OK when
  * the request may go on to read its body. */
 static enum kho_err start_request(struct conn *c, struct req *r)
@@ -256,6 +298,9 @@ static enum kho_err start_request(struct conn *c, struct req *r)
         snprintf(r->id, sizeof(r->id), "%s", xid);
     else
         random_hex(r->id, 8);
+    enum kho_err rc = client_address(r);
+    if (rc)
+        return rc;
 
     const char *t = r->head.target;
     size_t tlen = r->head.target_len;
@@ -273,7 +318,7 @@ static enum kho_err start_request(struct conn *c, struct req *r)
     r->path = path;
 
     const char *allow = NULL;
-    enum kho_err rc = router_match(r, &r->route, &allow);
+    rc = router_match(r, &r->route, &allow);
     if (rc == KHO_E_UNSUPPORTED) {
         resp_header(r, "Allow", allow);
         return req_fail(r, KHO_E_INVALID, "method_not_allowed", "method '%s' is not allowed here",

@@ -44,6 +44,7 @@ struct req {
     const struct route *route;
     struct buf body;
     char peer[48]; /* client address, for rate limits and the access log */
+    char via[48];  /* the socket peer when peer came from X-Forwarded-For, else "" */
     char id[65];   /* X-Request-Id */
     uint64_t start_ns;
     uint64_t receive_ns; /* time spent receiving the body */

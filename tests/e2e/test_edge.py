@@ -6,6 +6,7 @@ and a node killed with SIGKILL under load without a failed request. Skipped with
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -338,6 +339,43 @@ def test_edge_errors_are_json():
         retry = r.headers.all("retry-after")
         assert len(retry) == 1 and err["message"].endswith("retry in %s seconds" % retry[0]), (
             retry, err)
+
+
+def test_kho_limits_failed_logins_per_client_behind_the_edge():
+    """kho trusting the edge (--trusted-proxies) counts failed log-ins per client, not per edge.
+    Its per-address limit is set below the edge's burst, so kho's limiter answers the 429."""
+    need_nginx()
+    node = make_nodes(1, "--trusted-proxies", "127.0.0.1", "--login-fail-limit", "1000",
+                      "--login-ip-fail-limit", "3")[0].start()
+    try:
+        with Edge([node]) as e:
+            # addresses of this test's own, as a scale run's Redis keeps per-address counts
+            a, b = ("127.%d.%d.%d" % (random.randrange(100, 200), random.randrange(1, 255),
+                                      random.randrange(2, 255)) for _ in range(2))
+            login = b'{"username":"%s","password":"wrong"}'
+            hdrs = {"Content-Type": "application/json"}
+            for _ in range(3):
+                r = source_request(e.port, "POST", "/api/v1/sessions", a,
+                                   body=login % lib.rand_name("nobody").encode(), headers=hdrs)
+                check_error(r, 401, "invalid_credentials")
+            r = source_request(e.port, "POST", "/api/v1/sessions", a,
+                               body=login % lib.rand_name("nobody").encode(), headers=hdrs)
+            err = check_error(r, 429, "rate_limited")
+            assert "failed logins" in err["message"], err  # kho's limiter, not the edge's
+            # a client forging X-Forwarded-For cannot step out of it
+            r = source_request(e.port, "POST", "/api/v1/sessions", a,
+                               body=login % lib.rand_name("nobody").encode(),
+                               headers=dict(hdrs, **{"X-Forwarded-For": b}))
+            check_error(r, 429, "rate_limited")
+            # another client through the same edge is not blocked
+            r = source_request(e.port, "POST", "/api/v1/sessions", b,
+                               body=login % lib.rand_name("nobody").encode(), headers=hdrs)
+            check_error(r, 401, "invalid_credentials")
+            log = node_log(node)
+            assert '"ip":"%s"' % a in log and '"ip":"%s"' % b in log, log[-2000:]
+            assert '"via":"127.0.0.1"' in log, log[-2000:]
+    finally:
+        node.stop()
 
 
 def test_a_stopped_node_gives_json_502():
