@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "core/kho.h"
 
@@ -22,6 +23,7 @@ static const struct cli_command commands[] = {
     {"album", cmd_album, "list, make and change albums, and share them"},
     {"share", cmd_share, "make a link that opens an image without a login"},
     {"shard", cmd_shard, "move a logical shard to another PostgreSQL server"},
+    {"gc", cmd_gc, "delete blobs no image or variant record names"},
 };
 
 static void usage(FILE *out)
@@ -82,4 +84,32 @@ const char *cli_volume_dir(int argc, char **argv)
         snprintf(dir, sizeof(dir), "%s/volumes", data && *data ? data : "./data");
     }
     return dir;
+}
+
+bool cli_store_config(const char *data, const char *db, const char *blob, struct kho_config *cfg)
+{
+    char *args[7] = {"kho"};
+    int n = 1;
+    bool help;
+    if (data) {
+        args[n++] = "--data";
+        args[n++] = (char *)data;
+    }
+    if (db) {
+        args[n++] = "--db";
+        args[n++] = (char *)db;
+    }
+    if (blob) {
+        args[n++] = "--blob";
+        args[n++] = (char *)blob;
+    }
+    if (config_load(cfg, n, args, &help, stderr))
+        return false;
+    static const char sqlite_scheme[] = "sqlite:";
+    const char *path = cfg->db + sizeof(sqlite_scheme) - 1;
+    if (!strncmp(cfg->db, sqlite_scheme, sizeof(sqlite_scheme) - 1) && access(path, F_OK) != 0) {
+        fprintf(stderr, "kho: no database at '%s' (give --data DIR or --db URL)\n", path);
+        return false;
+    }
+    return true;
 }

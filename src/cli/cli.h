@@ -30,11 +30,18 @@ int cmd_quota(int argc, char **argv);
 int cmd_album(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 /* "volume:DIR" -> DIR for the offline store commands, from --data DIR or --blob URL (and their
  * KHO_DATA / KHO_BLOB variables). Prints a message and returns NULL when the store is not a
  * local volume store. The result is static. */
 const char *cli_volume_dir(int argc, char **argv);
+
+struct kho_config;
+/* The stores' URLs into cfg as `kho server` would take them from --data, --db and --blob (each
+ * NULL when not given) and the environment. False after printing why when the settings are bad
+ * or name an SQLite file that does not exist (a mistyped --data must not create an empty store). */
+bool cli_store_config(const char *data, const char *db, const char *blob, struct kho_config *cfg);
 
 /* The album name (an id, else an exact title) stands for, its id into id. With create, a title
  * no album has becomes a new album. Prints "kho: ..." and returns the exit code on failure:

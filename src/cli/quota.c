@@ -61,32 +61,6 @@ static void print_line(const char *what, int64_t used, int64_t override, int64_t
            override == META_QUOTA_DEFAULT ? "server default" : "set for this user");
 }
 
-/* The store's URL as `kho server` would take it from --data / --db and the environment. */
-static bool store_url(const char *data, const char *db, struct kho_config *cfg)
-{
-    char *args[5] = {"quota"};
-    int n = 1;
-    bool help;
-    if (data) {
-        args[n++] = "--data";
-        args[n++] = (char *)data;
-    }
-    if (db) {
-        args[n++] = "--db";
-        args[n++] = (char *)db;
-    }
-    if (config_load(cfg, n, args, &help, stderr))
-        return false;
-    /* a mistyped --data must not create an empty store and then find no user in it */
-    static const char sqlite_scheme[] = "sqlite:";
-    const char *path = cfg->db + sizeof(sqlite_scheme) - 1;
-    if (!strncmp(cfg->db, sqlite_scheme, sizeof(sqlite_scheme) - 1) && access(path, F_OK) != 0) {
-        fprintf(stderr, "kho: no database at '%s' (give --data DIR or --db URL)\n", path);
-        return false;
-    }
-    return true;
-}
-
 int cmd_quota(int argc, char **argv)
 {
     const char *data = NULL, *db = NULL, *bytes_s = NULL, *images_s = NULL;
@@ -115,7 +89,7 @@ int cmd_quota(int argc, char **argv)
     mask |= images_s ? META_SET_QUOTA_IMAGES : 0;
 
     struct kho_config cfg;
-    if (!store_url(data, db, &cfg))
+    if (!cli_store_config(data, db, NULL, &cfg))
         return CLIENT_EXIT_USAGE;
     log_set_level(LOG_WARN); /* opening the store is routine here, not news */
     struct meta_store *m;

@@ -13,6 +13,8 @@
 /* Logical shards in use: users, and the rows they own, are spread over these; the spare id
  * bits leave room to split later. */
 #define IDS_LOGICAL_SHARDS 4096u
+/* Ids fit 63 bits, so a blob key with the top bit set is not an id: variants' keys set it. */
+#define IDS_VARIANT_KEY_BIT (1ULL << 63)
 
 /* A new id for the given logical shard (taken modulo IDS_SHARDS). Thread-safe; strictly increasing
  * within a process, waiting for the next millisecond if 1024 ids were taken in this one. */

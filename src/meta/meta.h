@@ -28,6 +28,7 @@
 #define META_KEY_NAME_MAX 64    /* bytes of UTF-8 */
 #define META_KEY_PREFIX_MAX 12  /* "kho_" and the key's first 8 hex digits */
 #define META_KEYS_MAX 100       /* API keys one user may hold */
+#define META_KEYS_KNOWN_MAX 512 /* blob keys one keys_known call answers */
 #define META_QUOTA_DEFAULT (-1) /* a quota override that defers to the server's setting */
 
 enum meta_visibility { META_PRIVATE = 0, META_UNLISTED = 1, META_PUBLIC = 2 };
@@ -284,6 +285,12 @@ struct meta_ops {
                               struct meta_link *out, int max, int *n);
     /* Revoke owner's link id; KHO_E_NOTFOUND when they own no such link. */
     enum kho_err (*link_delete)(struct meta_store *m, uint64_t id, uint64_t owner_id);
+
+    /* For each of keys[0..n) (n 1..META_KEYS_KNOWN_MAX), whether a record names that blob key:
+     * known[i] answers keys[i]. An original is known by its image (uploads store an image under
+     * its id, so the id is looked up and its blob_key compared), a variant by its record. For
+     * `kho gc`; NULL in backends that cannot answer. */
+    enum kho_err (*keys_known)(struct meta_store *m, const uint64_t *keys, int n, bool *known);
 
     /* Check the database answers (for /readyz). */
     enum kho_err (*ping)(struct meta_store *m);

@@ -105,6 +105,7 @@ enum stmt {
     ST_LINK_GET,
     ST_LINK_LIST,
     ST_LINK_DELETE,
+    ST_KEYS_KNOWN,
     ST__COUNT
 };
 
@@ -245,6 +246,10 @@ static const struct {
     [ST_LINK_LIST] = {"link_list", "SELECT " LINK_COLS "FROM links WHERE owner_id = $1 AND "
                                    "(expires_at = 0 OR expires_at > $2) ORDER BY id DESC LIMIT $3"},
     [ST_LINK_DELETE] = {"link_delete", "DELETE FROM links WHERE id = $1 AND owner_id = $2"},
+    [ST_KEYS_KNOWN] = {"keys_known",
+                       "SELECT t.i FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) WHERE "
+                       "EXISTS (SELECT 1 FROM images WHERE id = t.k AND blob_key = t.k) OR "
+                       "EXISTS (SELECT 1 FROM variants WHERE key = t.k)"},
 };
 
 struct pconn {
@@ -2212,6 +2217,62 @@ static enum kho_err migrate_server(struct server *sv)
     return rc;
 }
 
+struct known_args {
+    const char *array; /* the keys as a bigint[] literal */
+    const int *at;     /* at[j]: the caller's index of the array's j-th key */
+    bool *known;
+};
+
+static enum kho_err keys_known_u(struct pconn *c, void *arg)
+{
+    struct known_args *a = arg;
+    struct pq q = pq_begin(c, ST_KEYS_KNOWN);
+    p_text(&q, a->array);
+    enum kho_err rc = pq_run(&q);
+    if (rc)
+        return rc;
+    for (int r = 0; r < pq_rows(&q); r++)
+        a->known[a->at[col_i64(&q, r, 0) - 1]] = true;
+    pq_end(&q);
+    return KHO_OK;
+}
+
+/* An original lives on the server its id's shard maps to; a variant's key is a hash that names
+ * no shard, so every server is asked about the variants, each in one statement per batch. */
+static enum kho_err pg_keys_known(struct meta_store *m, const uint64_t *keys, int n, bool *known)
+{
+    enum kho_err rc = check_max(n, META_KEYS_KNOWN_MAX);
+    if (rc)
+        return rc;
+    struct pg_store *s = store_of(m);
+    char *array = xmalloc((size_t)n * 22 + 3);
+    int *at = xmalloc((size_t)n * sizeof(*at));
+    for (int i = 0; i < n; i++)
+        known[i] = false;
+    for (unsigned sv = 0; sv < s->nservers && !rc; sv++) {
+        size_t len = 0;
+        int m_at = 0;
+        array[len++] = '{';
+        for (int i = 0; i < n; i++) {
+            bool variant = keys[i] & IDS_VARIANT_KEY_BIT;
+            if (!variant && server_of_id(s, keys[i]) != &s->servers[sv])
+                continue;
+            int64_t v;
+            memcpy(&v, &keys[i], sizeof(v));
+            len += (size_t)snprintf(array + len, 22, "%s%lld", m_at ? "," : "", (long long)v);
+            at[m_at++] = i;
+        }
+        array[len++] = '}';
+        array[len] = '\0';
+        struct known_args a = {array, at, known};
+        if (m_at)
+            rc = on_read(&s->servers[sv], keys_known_u, &a);
+    }
+    free(array);
+    free(at);
+    return rc;
+}
+
 static const struct meta_ops pg_ops = {
     .name = "postgres",
     .user_create = pg_user_create,
@@ -2251,6 +2312,7 @@ static const struct meta_ops pg_ops = {
     .link_get = pg_link_get,
     .link_list = pg_link_list,
     .link_delete = pg_link_delete,
+    .keys_known = pg_keys_known,
     .ping = pg_ping,
     .close = pg_close,
 };

@@ -100,6 +100,7 @@ enum stmt {
     ST_LINK_GET,
     ST_LINK_LIST,
     ST_LINK_DELETE,
+    ST_KEY_KNOWN,
     ST__COUNT
 };
 
@@ -227,6 +228,9 @@ static const struct {
     [ST_LINK_LIST] = {"link_list", "SELECT " LINK_COLS "FROM links WHERE owner_id = ? AND "
                                    "(expires_at = 0 OR expires_at > ?) ORDER BY id DESC LIMIT ?"},
     [ST_LINK_DELETE] = {"link_delete", "DELETE FROM links WHERE id = ? AND owner_id = ?"},
+    [ST_KEY_KNOWN] = {"key_known",
+                      "SELECT EXISTS (SELECT 1 FROM images WHERE id = ?1 AND blob_key = ?1) OR "
+                      "EXISTS (SELECT 1 FROM variants WHERE key = ?1)"},
 };
 
 struct conn {
@@ -1254,6 +1258,24 @@ static enum kho_err sq_variant_keys(struct meta_store *m, uint64_t image_id, uin
     return rc;
 }
 
+static enum kho_err sq_keys_known(struct meta_store *m, const uint64_t *keys, int n, bool *known)
+{
+    enum kho_err rc = check_max(n, META_KEYS_KNOWN_MAX);
+    if (rc)
+        return rc;
+    struct conn *c = reader_take(store_of(m));
+    for (int i = 0; i < n && !rc; i++) {
+        struct q q = q_begin(c, ST_KEY_KNOWN);
+        q_key(&q, keys[i]);
+        rc = q_row(&q);
+        if (rc == KHO_OK)
+            known[i] = sqlite3_column_int(q_st(&q), 0) != 0;
+        q_end(&q);
+    }
+    reader_give(c);
+    return rc;
+}
+
 /* ---- API keys ---- */
 
 /* Columns KEY_COLS starting at col. */
@@ -1917,6 +1939,7 @@ static const struct meta_ops sqlite_ops = {
     .link_get = sq_link_get,
     .link_list = sq_link_list,
     .link_delete = sq_link_delete,
+    .keys_known = sq_keys_known,
     .ping = sq_ping,
     .close = sq_close,
 };

@@ -29,8 +29,8 @@
 #include "core/kho.h"
 #include "core/utf8.h"
 
-#define VARIANT_KEY_BIT (1ULL << 63) /* originals use ids, which never set it */
-#define GEN_LOCK_MS 30000            /* longest one node holds a variant to itself */
+#define VARIANT_KEY_BIT IDS_VARIANT_KEY_BIT
+#define GEN_LOCK_MS 30000 /* longest one node holds a variant to itself */
 
 static const struct preset {
     const char *name;

@@ -1868,6 +1868,41 @@ static void test_links(void)
     fx_done(&f);
 }
 
+/* keys_known names originals by their image and variants by their record, whatever bit 63. */
+static void test_keys_known(void)
+{
+    struct fx f;
+    CHECK(fx_init(&f));
+    struct meta_store *m = f.m;
+    struct meta_user a;
+    struct meta_image img, gone, out;
+    struct meta_variant v;
+    CHECK_EQ(add_user(m, "alice", &a), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 1, "", META_PRIVATE, &img), KHO_OK);
+    CHECK_EQ(add_image(m, a.id, 2, "", META_PRIVATE, &gone), KHO_OK);
+    const uint64_t vkey = UINT64_C(0x8000000000000005), gone_vkey = UINT64_C(0xfedcba9876543210);
+    fill_variant(&v, img.id, vkey, 1);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    fill_variant(&v, gone.id, gone_vkey, 2);
+    CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    CHECK_EQ(m->ops->image_delete(m, gone.id, a.id, &out), KHO_OK);
+
+    const uint64_t keys[6] = {img.id, vkey, gone.id, gone_vkey, img.id + 1, 5};
+    const bool want[6] = {true, true, false, false, false, false};
+    bool known[6];
+    memset(known, 1, sizeof(known));
+    CHECK_EQ(m->ops->keys_known(m, keys, 6, known), KHO_OK);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(known[i], want[i]);
+    /* an image whose blob lives under another key does not vouch for its id */
+    CHECK_EQ(db_exec(&f, "UPDATE images SET blob_key = 7"), SQLITE_OK);
+    CHECK_EQ(m->ops->keys_known(m, keys, 1, known), KHO_OK);
+    CHECK_EQ(known[0], false);
+    CHECK_EQ(m->ops->keys_known(m, keys, 0, known), KHO_E_INVALID);
+    CHECK_EQ(m->ops->keys_known(m, keys, META_KEYS_KNOWN_MAX + 1, known), KHO_E_TOO_LARGE);
+    fx_done(&f);
+}
+
 T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_schema_refused),
        T(test_migrate_runner), T(test_upgrade_from_0001), T(test_users), T(test_sessions),
        T(test_image_insert_dedup_get), T(test_list_owner_pages_and_tags), T(test_list_public),
@@ -1877,4 +1912,4 @@ T_MAIN("meta", T(test_open_urls), T(test_migrations_apply_once), T(test_newer_sc
        T(test_point_reads_fast), T(test_migrate_fills_gap), T(test_upgrade_backfills_usage),
        T(test_quota_check), T(test_image_quota), T(test_image_quota_race), T(test_keys),
        T(test_keys_ceiling), T(test_albums), T(test_album_images), T(test_album_full),
-       T(test_links))
+       T(test_links), T(test_keys_known))

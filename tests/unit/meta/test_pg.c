@@ -446,6 +446,50 @@ static void test_live_images(void)
     m->ops->close(m);
 }
 
+/* keys_known finds originals on the server of their id and variants on whichever holds them. */
+static void test_live_keys_known(void)
+{
+    LIVE(m);
+    struct meta_user a, b;
+    CHECK_EQ(add_user_on(m, 0, "kk", &a), KHO_OK);
+    CHECK_EQ(add_user_on(m, 1, "kk", &b), KHO_OK);
+    struct meta_image ia, ib, gone, got;
+    struct meta_quota q = {0};
+    fill_image(&ia, a.id, 1, "", META_PRIVATE);
+    fill_image(&ib, b.id, 2, "", META_PRIVATE);
+    fill_image(&gone, b.id, 3, "", META_PRIVATE);
+    ia.blob_key = ia.id;
+    ib.blob_key = ib.id;
+    gone.blob_key = gone.id;
+    CHECK_EQ(m->ops->image_insert(m, &ia, &q), KHO_OK);
+    CHECK_EQ(m->ops->image_insert(m, &ib, &q), KHO_OK);
+    CHECK_EQ(m->ops->image_insert(m, &gone, &q), KHO_OK);
+    const uint64_t va = 5 | 1ull << 63, vb = UINT64_MAX, vgone = 9 | 1ull << 63;
+    const uint64_t owners[3] = {ia.id, ib.id, gone.id}, vkeys[3] = {va, vb, vgone};
+    for (int i = 0; i < 3; i++) {
+        struct meta_variant v = {
+            .key = vkeys[i], .image_id = owners[i], .width = 16, .height = 16, .bytes = 10};
+        snprintf(v.spec, sizeof(v.spec), "w=16");
+        snprintf(v.format, sizeof(v.format), "webp");
+        CHECK_EQ(m->ops->variant_insert(m, &v), KHO_OK);
+    }
+    CHECK_EQ(m->ops->image_delete(m, gone.id, b.id, &got), KHO_OK);
+    /* the odd image out: a record whose bytes live under another key vouches for nothing */
+    struct meta_image other;
+    fill_image(&other, a.id, 4, "", META_PRIVATE);
+    CHECK_EQ(m->ops->image_insert(m, &other, &q), KHO_OK);
+    const uint64_t keys[8] = {ia.id, vb, ib.id, va, gone.id, vgone, other.id, 12345};
+    const bool want[8] = {true, true, true, true, false, false, false, false};
+    bool known[8];
+    memset(known, 1, sizeof(known));
+    CHECK_EQ(m->ops->keys_known(m, keys, 8, known), KHO_OK);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(known[i], want[i]);
+    CHECK_EQ(m->ops->keys_known(m, keys, 0, known), KHO_E_INVALID);
+    CHECK_EQ(m->ops->keys_known(m, keys, META_KEYS_KNOWN_MAX + 1, known), KHO_E_TOO_LARGE);
+    m->ops->close(m);
+}
+
 /* Public images of users on both servers come back as one feed, newest first, page by page. */
 static void test_live_explore(void)
 {
@@ -609,4 +653,4 @@ static void test_live_reconnect(void)
 T_MAIN("pg", T(test_shardmap_default), T(test_shardmap_parse), T(test_shardmap_format),
        T(test_placement), T(test_merge_newest), T(test_live_users), T(test_live_sessions_keys),
        T(test_live_images), T(test_live_explore), T(test_live_albums_links),
-       T(test_live_quota_race), T(test_live_reconnect))
+       T(test_live_quota_race), T(test_live_reconnect), T(test_live_keys_known))
