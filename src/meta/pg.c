@@ -1227,11 +1227,8 @@ static enum kho_err pg_image_insert(struct meta_store *m, struct meta_image *img
 
 struct image_read_args {
     uint64_t id, owner_id;
-    const char *sha256, *tag;
-    uint64_t before;
-    int limit;
+    const char *sha256;
     struct meta_image *out;
-    int *n;
 };
 
 static enum kho_err image_get_u(struct pconn *c, void *arg)
@@ -1261,39 +1258,59 @@ static enum kho_err pg_image_by_sha(struct meta_store *m, uint64_t owner_id, con
     return on_read(server_of_id(store_of(m), owner_id), image_by_sha_u, &a);
 }
 
-static enum kho_err image_list_owner_u(struct pconn *c, void *arg)
+/* One newest-first keyset page: statement st takes (key, if keyed), (tag, if set), then the
+ * cursor and the limit, and each row goes through put into out. */
+struct page_args {
+    enum stmt st;
+    bool keyed;
+    uint64_t key;
+    const char *tag;
+    uint64_t before;
+    int limit;
+    void (*put)(const struct pq *q, int row, void *out);
+    void *out;
+    int *n;
+};
+
+static enum kho_err page_u(struct pconn *c, void *arg)
 {
-    struct image_read_args *a = arg;
-    struct pq q = pq_begin(c, a->tag ? ST_IMAGE_LIST_TAG : ST_IMAGE_LIST_OWNER);
-    p_id(&q, a->owner_id);
+    struct page_args *a = arg;
+    struct pq q = pq_begin(c, a->st);
+    if (a->keyed)
+        p_id(&q, a->key);
     if (a->tag)
         p_text(&q, a->tag);
     p_i64(&q, before_bound(a->before));
     p_i64(&q, a->limit);
-    return pq_list(&q, put_image, a->out, a->n);
+    return pq_list(&q, a->put, a->out, a->n);
+}
+
+/* Read the page a describes from sv (after checking its limit). */
+static enum kho_err page_read(struct server *sv, struct page_args *a)
+{
+    *a->n = 0;
+    enum kho_err rc = check_limit(a->limit);
+    if (rc)
+        return rc;
+    return on_read(sv, page_u, a);
 }
 
 static enum kho_err pg_image_list_owner(struct meta_store *m, uint64_t owner_id, const char *tag,
                                         uint64_t before, int limit, struct meta_image *out, int *n)
 {
     *n = 0;
-    enum kho_err rc = check_limit(limit);
-    if (rc)
-        return rc;
     if (tag && !check_fits(tag, 1, META_TAG_MAX + 1))
-        return KHO_OK; /* no image can carry such a tag */
-    struct image_read_args a = {
-        .owner_id = owner_id, .tag = tag, .before = before, .limit = limit, .out = out, .n = n};
-    return on_read(server_of_id(store_of(m), owner_id), image_list_owner_u, &a);
-}
-
-static enum kho_err image_list_public_u(struct pconn *c, void *arg)
-{
-    struct image_read_args *a = arg;
-    struct pq q = pq_begin(c, ST_IMAGE_LIST_PUBLIC);
-    p_i64(&q, before_bound(a->before));
-    p_i64(&q, a->limit);
-    return pq_list(&q, put_image, a->out, a->n);
+        return check_limit(limit); /* no image can carry such a tag */
+    struct page_args a = {.st = tag ? ST_IMAGE_LIST_TAG : ST_IMAGE_LIST_OWNER,
+                          .keyed = true,
+                          .key = owner_id,
+                          .tag = tag,
+                          .before = before,
+                          .limit = limit,
+                          .put = put_image,
+                          .out = out,
+                          .n = n};
+    return page_read(server_of_id(store_of(m), owner_id), &a);
 }
 
 int pg_merge_newest(const struct meta_image *a, int na, const struct meta_image *b, int nb,
@@ -1314,21 +1331,24 @@ int pg_merge_newest(const struct meta_image *a, int na, const struct meta_image 
 static enum kho_err pg_image_list_public(struct meta_store *m, uint64_t before, int limit,
                                          struct meta_image *out, int *n)
 {
-    *n = 0;
-    enum kho_err rc = check_limit(limit);
-    if (rc)
-        return rc;
     struct pg_store *s = store_of(m);
-    struct image_read_args a = {.before = before, .limit = limit, .out = out, .n = n};
-    rc = on_read(&s->servers[0], image_list_public_u, &a);
+    struct page_args a = {.st = ST_IMAGE_LIST_PUBLIC,
+                          .before = before,
+                          .limit = limit,
+                          .put = put_image,
+                          .out = out,
+                          .n = n};
+    enum kho_err rc = page_read(&s->servers[0], &a);
     if (rc || s->nservers == 1)
         return rc;
     struct meta_image *page = xmalloc((size_t)limit * sizeof(*page));
     struct meta_image *merged = xmalloc((size_t)limit * sizeof(*merged));
     for (unsigned i = 1; i < s->nservers && rc == KHO_OK; i++) {
         int got = 0;
-        struct image_read_args b = {.before = before, .limit = limit, .out = page, .n = &got};
-        rc = on_read(&s->servers[i], image_list_public_u, &b);
+        struct page_args b = a;
+        b.out = page;
+        b.n = &got;
+        rc = page_read(&s->servers[i], &b);
         if (rc == KHO_OK) {
             *n = pg_merge_newest(out, *n, page, got, limit, merged);
             memcpy(out, merged, (size_t)*n * sizeof(*out));
@@ -1767,10 +1787,6 @@ struct album_args {
     uint64_t *missing;
     struct meta_album *a;
     int64_t now;
-    uint64_t before;
-    int limit;
-    void *out;
-    int *count;
 };
 
 static enum kho_err album_get_u(struct pconn *c, void *arg)
@@ -1786,26 +1802,18 @@ static enum kho_err pg_album_get(struct meta_store *m, uint64_t id, uint64_t own
     return on_read(server_of_id(store_of(m), id), album_get_u, &x);
 }
 
-static enum kho_err album_list_u(struct pconn *c, void *arg)
-{
-    struct album_args *x = arg;
-    struct pq q = pq_begin(c, ST_ALBUM_LIST);
-    p_id(&q, x->owner_id);
-    p_i64(&q, before_bound(x->before));
-    p_i64(&q, x->limit);
-    return pq_list(&q, put_album, x->out, x->count);
-}
-
 static enum kho_err pg_album_list(struct meta_store *m, uint64_t owner_id, uint64_t before,
                                   int limit, struct meta_album *out, int *n)
 {
-    *n = 0;
-    enum kho_err rc = check_limit(limit);
-    if (rc)
-        return rc;
-    struct album_args x = {
-        .owner_id = owner_id, .before = before, .limit = limit, .out = out, .count = n};
-    return on_read(server_of_id(store_of(m), owner_id), album_list_u, &x);
+    struct page_args a = {.st = ST_ALBUM_LIST,
+                          .keyed = true,
+                          .key = owner_id,
+                          .before = before,
+                          .limit = limit,
+                          .put = put_album,
+                          .out = out,
+                          .n = n};
+    return page_read(server_of_id(store_of(m), owner_id), &a);
 }
 
 static enum kho_err album_has(struct pconn *c, uint64_t album_id, uint64_t image_id)
@@ -1979,26 +1987,18 @@ static enum kho_err pg_album_remove_images(struct meta_store *m, uint64_t id, ui
     return on_write(server_of_id(store_of(m), id), album_remove_u, &x);
 }
 
-static enum kho_err album_images_u(struct pconn *c, void *arg)
-{
-    struct album_args *x = arg;
-    struct pq q = pq_begin(c, ST_ALBUM_IMAGES);
-    p_id(&q, x->id);
-    p_i64(&q, before_bound(x->before));
-    p_i64(&q, x->limit);
-    return pq_list(&q, put_image, x->out, x->count);
-}
-
 static enum kho_err pg_album_images(struct meta_store *m, uint64_t album_id, uint64_t before,
                                     int limit, struct meta_image *out, int *n)
 {
-    *n = 0;
-    enum kho_err rc = check_limit(limit);
-    if (rc)
-        return rc;
-    struct album_args x = {
-        .id = album_id, .before = before, .limit = limit, .out = out, .count = n};
-    return on_read(server_of_id(store_of(m), album_id), album_images_u, &x);
+    struct page_args a = {.st = ST_ALBUM_IMAGES,
+                          .keyed = true,
+                          .key = album_id,
+                          .before = before,
+                          .limit = limit,
+                          .put = put_image,
+                          .out = out,
+                          .n = n};
+    return page_read(server_of_id(store_of(m), album_id), &a);
 }
 
 static enum kho_err album_has_image_u(struct pconn *c, void *arg)

@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import lib
+from test_cache import get_twice
 
 SVC = os.path.join(lib.REPO, "tests", "svc", "redis.sh")
 LONG = ("--cache-ttl-ms", "60000")
@@ -82,14 +83,6 @@ def read_reply(f):
 
 def node(redis, *args):
     return lib.Server(("--redis", redis.url) + LONG + tuple(args)).start()
-
-
-def get_twice(s, path, token=None, status=200):
-    r = None
-    for _ in range(2):
-        r = s.request("GET", path, token=token)
-        assert r.status == status, r
-    return r
 
 
 def redis_up(s):
